@@ -1,0 +1,1220 @@
+/*
+ * module.c — the CPython binding `httpr._httpr` (see README.md beside this file).
+ *
+ * Threads:
+ *   - Python threads (GIL held) build requests, create futures and responses.
+ *   - The reactor thread (reactor.c) runs the engine; the only binding code it runs is
+ *     on_message() and on_complete(), which touch C memory only.
+ *   - The poster thread turns "this port has completions" into one
+ *     loop.call_soon_threadsafe(port.drain) per batch. It is the only thread that waits for
+ *     the GIL on the reactor's behalf, so a busy or finalising interpreter never stalls I/O.
+ *
+ * A request record (preq_t) has one owner at a time: the Python thread until it is posted,
+ * the reactor until on_complete(), then the Python side again (drain or the sync waiter).
+ * Its memory is reference counted (atomic) because a Handle and a pending CANCEL message may
+ * outlive that hand-off; its Python references are only ever released on a Python thread.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <math.h>
+#include <stdatomic.h>
+
+#include "reactor.h"
+
+#define DRAIN_MAX 1000
+#define N_ERRCLASSES 16
+
+/* ---------------------------------------------------------------------------------------- */
+/* module state                                                                             */
+
+typedef struct {
+    PyTypeObject *RClient_type;
+    PyTypeObject *Handle_type;
+    PyTypeObject *Port_type;
+    PyTypeObject *ResponseBase_type;
+    PyTypeObject *response_type; /* the Python subclass registered by _init */
+    PyObject *exc[N_ERRCLASSES]; /* indexed by -HR_E* */
+    PyObject *request_error;
+    PyObject *get_running_loop;
+    PyObject *ports;     /* dict: loop -> Port */
+    PyObject *last_loop; /* borrowed (the dict keeps it alive) */
+    PyObject *last_port; /* borrowed */
+    PyObject *s_create_future, *s_set_result, *s_set_exception, *s_done, *s_cancelled;
+    PyObject *s_call_soon_threadsafe, *s_call_soon, *s_drain, *s_is_closed;
+    PyObject *http11, *http10;
+} modstate;
+
+static struct PyModuleDef httpr_module;
+
+/* The module state outlives every object that caches a pointer to it (types hold the
+ * module). The reactor's message handler needs no state at all. */
+
+/* ---------------------------------------------------------------------------------------- */
+/* request records                                                                          */
+
+typedef struct {
+    uv_mutex_t m;
+    uv_cond_t cv;
+    int done;
+} waiter_t;
+
+struct PortObject;
+
+typedef struct {
+    hr_msg_t msg;       /* the START message, embedded */
+    hr_queue_t done_link;
+    hr_request_t *core;
+    hr_client_t *client;
+    atomic_int refs;
+    int completed;      /* reactor thread only */
+    int start_err;      /* hr_client_start() refused it */
+    waiter_t *waiter;   /* sync requests */
+    struct PortObject *port; /* async: strong ref */
+    PyObject *future;   /* async: strong ref */
+    PyObject *body;     /* strong ref to the bytes the engine borrows */
+    PyObject *url;      /* strong ref: Response.url when there was no redirect */
+} preq_t;
+
+static void preq_unref(preq_t *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        hr_request_free(r->core);
+        free(r);
+    }
+}
+
+/* Python thread: drop the record's Python references (before its last unref). */
+static void preq_release_py(preq_t *r)
+{
+    Py_CLEAR(r->future);
+    Py_CLEAR(r->body);
+    Py_CLEAR(r->url);
+    Py_CLEAR(r->port);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* completion ports and the poster thread                                                   */
+
+typedef struct PortObject {
+    PyObject_HEAD
+    modstate *st;
+    PyObject *loop;
+    PyObject *call_soon_threadsafe; /* bound method */
+    PyObject *drain;                /* bound method self.drain */
+    unsigned generation;
+    /* shared with the reactor (under mutex) */
+    uv_mutex_t mutex;
+    hr_queue_t done;
+    int scheduled;
+    /* poster thread's list (under poster.mutex) */
+    hr_queue_t post_link;
+    /* asyncio side only */
+    hr_queue_t pending;
+} PortObject;
+
+static struct {
+    uv_thread_t thread;
+    uv_mutex_t mutex;
+    uv_cond_t cv;
+    hr_queue_t ports;
+    int running;
+    int stop;
+    pid_t pid;
+} poster;
+
+/* reactor thread */
+static void port_post(PortObject *p, preq_t *r)
+{
+    int first;
+    uv_mutex_lock(&p->mutex);
+    hr_queue_insert_tail(&p->done, &r->done_link);
+    first = !p->scheduled;
+    p->scheduled = 1;
+    uv_mutex_unlock(&p->mutex);
+    if (first) {
+        uv_mutex_lock(&poster.mutex);
+        hr_queue_insert_tail(&poster.ports, &p->post_link);
+        uv_cond_signal(&poster.cv);
+        uv_mutex_unlock(&poster.mutex);
+    }
+}
+
+static void deliver(PortObject *p, preq_t *r);
+
+/* poster thread: the only place besides Python threads that takes the GIL */
+static void poster_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        hr_queue_t batch;
+        uv_mutex_lock(&poster.mutex);
+        while (hr_queue_empty(&poster.ports) && !poster.stop)
+            uv_cond_wait(&poster.cv, &poster.mutex);
+        hr_queue_move(&poster.ports, &batch);
+        int stop = poster.stop;
+        uv_mutex_unlock(&poster.mutex);
+        if (!hr_queue_empty(&batch)) {
+            PyGILState_STATE g = PyGILState_Ensure();
+            while (!hr_queue_empty(&batch)) {
+                PortObject *p = HR_CONTAINER_OF(batch.next, PortObject, post_link);
+                hr_queue_remove(&p->post_link);
+                /* Beware: p is alive because the records in p->done hold references to it
+                 * and only drain (scheduled below) removes them. */
+                Py_INCREF(p);
+                PyObject *res = PyObject_CallOneArg(p->call_soon_threadsafe, p->drain);
+                if (res == NULL) {
+                    /* the loop is closed: nobody will ever await these futures */
+                    PyErr_Clear();
+                    hr_queue_t dead;
+                    uv_mutex_lock(&p->mutex);
+                    hr_queue_move(&p->done, &dead);
+                    p->scheduled = 0;
+                    uv_mutex_unlock(&p->mutex);
+                    while (!hr_queue_empty(&dead)) {
+                        preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
+                        hr_queue_remove(&r->done_link);
+                        preq_release_py(r);
+                        preq_unref(r);
+                    }
+                }
+                Py_XDECREF(res);
+                Py_DECREF(p);
+            }
+            PyGILState_Release(g);
+        }
+        if (stop)
+            return;
+    }
+}
+
+static int poster_ensure(void)
+{
+    if (poster.running && poster.pid == getpid())
+        return 0;
+    /* first start, or a forked child: state is re-created, the parent's is abandoned */
+    uv_mutex_init(&poster.mutex);
+    uv_cond_init(&poster.cv);
+    hr_queue_init(&poster.ports);
+    poster.stop = 0;
+    if (uv_thread_create(&poster.thread, poster_main, NULL) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "httpr: cannot start the completion thread");
+        return -1;
+    }
+    poster.running = 1;
+    poster.pid = getpid();
+    return 0;
+}
+
+static void poster_stop(void)
+{
+    if (!poster.running || poster.pid != getpid())
+        return;
+    uv_mutex_lock(&poster.mutex);
+    poster.stop = 1;
+    uv_cond_signal(&poster.cv);
+    uv_mutex_unlock(&poster.mutex);
+    Py_BEGIN_ALLOW_THREADS
+    uv_thread_join(&poster.thread);
+    Py_END_ALLOW_THREADS
+    poster.running = 0;
+}
+
+/* asyncio thread */
+static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    PortObject *p = (PortObject *)op;
+    hr_queue_t batch;
+    uv_mutex_lock(&p->mutex);
+    hr_queue_move(&p->done, &batch);
+    p->scheduled = 0;
+    uv_mutex_unlock(&p->mutex);
+    while (!hr_queue_empty(&batch)) {
+        hr_queue_t *q = batch.next;
+        hr_queue_remove(q);
+        hr_queue_insert_tail(&p->pending, q);
+    }
+    Py_INCREF(p); /* deliver() drops the records' references to p */
+    int n = 0;
+    while (!hr_queue_empty(&p->pending) && n < DRAIN_MAX) {
+        preq_t *r = HR_CONTAINER_OF(p->pending.next, preq_t, done_link);
+        hr_queue_remove(&r->done_link);
+        deliver(p, r);
+        n++;
+    }
+    if (!hr_queue_empty(&p->pending)) {
+        /* cap the work per wakeup so a flood cannot starve the loop's other callbacks */
+        PyObject *res = PyObject_CallMethodOneArg(p->loop, p->st->s_call_soon, p->drain);
+        if (res == NULL)
+            PyErr_WriteUnraisable(op);
+        Py_XDECREF(res);
+    }
+    Py_DECREF(p);
+    Py_RETURN_NONE;
+}
+
+static int Port_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    PortObject *p = (PortObject *)op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(p->loop);
+    Py_VISIT(p->call_soon_threadsafe);
+    Py_VISIT(p->drain);
+    return 0;
+}
+
+static int Port_clear(PyObject *op)
+{
+    PortObject *p = (PortObject *)op;
+    Py_CLEAR(p->loop);
+    Py_CLEAR(p->call_soon_threadsafe);
+    Py_CLEAR(p->drain);
+    return 0;
+}
+
+static void Port_dealloc(PyObject *op)
+{
+    PortObject *p = (PortObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    Port_clear(op);
+    if (p->generation == hr_reactor_generation() || p->generation == 0)
+        uv_mutex_destroy(&p->mutex); /* (a forked child's inherited mutex is left alone) */
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Port_methods[] = {
+    {"drain", Port_drain, METH_NOARGS, "Resolve the futures of completed requests."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Port_slots[] = {
+    {Py_tp_dealloc, Port_dealloc},
+    {Py_tp_traverse, Port_traverse},
+    {Py_tp_clear, Port_clear},
+    {Py_tp_methods, Port_methods},
+    {Py_tp_doc, "Completion port of one asyncio loop (internal)."},
+    {0, NULL},
+};
+
+static PyType_Spec Port_spec = {
+    .name = "httpr._httpr.Port",
+    .basicsize = sizeof(PortObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Port_slots,
+};
+
+/* Returns a borrowed reference to the running loop's port, creating it on first use. */
+static PortObject *port_for_running_loop(modstate *st, unsigned gen)
+{
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    if (loop == NULL)
+        return NULL;
+    if (loop == st->last_loop && ((PortObject *)st->last_port)->generation == gen) {
+        Py_DECREF(loop);
+        return (PortObject *)st->last_port;
+    }
+    PortObject *p = (PortObject *)PyDict_GetItemWithError(st->ports, loop);
+    if (p != NULL && p->generation == gen) {
+        st->last_loop = loop;
+        st->last_port = (PyObject *)p;
+        Py_DECREF(loop);
+        return p;
+    }
+    if (PyErr_Occurred())
+        goto error;
+    /* New loop (or a new reactor after fork): first forget the ports of closed loops. */
+    st->last_loop = st->last_port = NULL;
+    PyObject *keys = PyDict_Keys(st->ports);
+    if (keys == NULL)
+        goto error;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        PyObject *closed = PyObject_CallMethodNoArgs(k, st->s_is_closed);
+        if (closed == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if (closed == Py_True && PyDict_DelItem(st->ports, k) < 0)
+            PyErr_Clear();
+        Py_DECREF(closed);
+    }
+    Py_DECREF(keys);
+
+    p = PyObject_GC_New(PortObject, st->Port_type);
+    if (p == NULL)
+        goto error;
+    p->st = st;
+    p->loop = Py_NewRef(loop);
+    p->call_soon_threadsafe = NULL;
+    p->drain = NULL;
+    p->generation = gen;
+    uv_mutex_init(&p->mutex);
+    hr_queue_init(&p->done);
+    hr_queue_init(&p->pending);
+    hr_queue_init(&p->post_link);
+    p->scheduled = 0;
+    PyObject_GC_Track(p);
+    p->call_soon_threadsafe = PyObject_GetAttr(loop, st->s_call_soon_threadsafe);
+    p->drain = PyObject_GetAttr((PyObject *)p, st->s_drain);
+    if (p->call_soon_threadsafe == NULL || p->drain == NULL ||
+        PyDict_SetItem(st->ports, loop, (PyObject *)p) < 0) {
+        Py_DECREF(p);
+        goto error;
+    }
+    Py_DECREF(p); /* the dict holds it */
+    st->last_loop = loop;
+    st->last_port = (PyObject *)p;
+    Py_DECREF(loop);
+    return p;
+error:
+    Py_DECREF(loop);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* ResponseBase                                                                             */
+
+typedef struct {
+    PyObject_HEAD
+    int status_code;
+    PyObject *http_version;
+    PyObject *url;
+    PyObject *content;
+    PyObject *raw_headers;
+} ResponseBaseObject;
+
+static void ResponseBase_dealloc(PyObject *op)
+{
+    ResponseBaseObject *o = (ResponseBaseObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (PyType_IS_GC(tp))
+        PyObject_GC_UnTrack(op);
+    Py_CLEAR(o->http_version);
+    Py_CLEAR(o->url);
+    Py_CLEAR(o->content);
+    Py_CLEAR(o->raw_headers);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef ResponseBase_members[] = {
+    {"status_code", T_INT, offsetof(ResponseBaseObject, status_code), READONLY, NULL},
+    {"http_version", T_OBJECT, offsetof(ResponseBaseObject, http_version), READONLY, NULL},
+    {"url", T_OBJECT, offsetof(ResponseBaseObject, url), READONLY, NULL},
+    {"content", T_OBJECT, offsetof(ResponseBaseObject, content), READONLY, NULL},
+    {"_raw_headers", T_OBJECT, offsetof(ResponseBaseObject, raw_headers), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot ResponseBase_slots[] = {
+    {Py_tp_dealloc, ResponseBase_dealloc},
+    {Py_tp_members, ResponseBase_members},
+    {Py_tp_doc, "Native part of a buffered HTTP response (created by the engine only)."},
+    {0, NULL},
+};
+
+static PyType_Spec ResponseBase_spec = {
+    .name = "httpr._httpr.ResponseBase",
+    .basicsize = sizeof(ResponseBaseObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = ResponseBase_slots,
+};
+
+/* Python thread: the response for a completed record, or NULL with an exception set
+ * (the mapped engine error, or a Python error). */
+static PyObject *build_result(modstate *st, preq_t *r)
+{
+    int err = r->start_err ? r->start_err : hr_request_error(r->core);
+    if (err != 0) {
+        const char *msg = r->start_err ? hr_strerror(err) : hr_request_error_message(r->core);
+        PyObject *cls = (-err < N_ERRCLASSES && st->exc[-err]) ? st->exc[-err] : st->request_error;
+        if (err == HR_E_NOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(cls ? cls : PyExc_RuntimeError, msg);
+        return NULL;
+    }
+    PyTypeObject *tp = st->response_type;
+    if (tp == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "httpr._httpr._init() was not called");
+        return NULL;
+    }
+    ResponseBaseObject *o = (ResponseBaseObject *)tp->tp_alloc(tp, 0);
+    if (o == NULL)
+        return NULL;
+    o->status_code = hr_request_status(r->core);
+    o->http_version = Py_NewRef(hr_request_http_minor(r->core) ? st->http11 : st->http10);
+    o->url = Py_NewRef(r->url);
+    size_t len, count;
+    const char *body = hr_request_body(r->core, &len);
+    o->content = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
+    const char *hdrs = hr_request_headers(r->core, &len, &count);
+    o->raw_headers = PyBytes_FromStringAndSize(hdrs, (Py_ssize_t)len);
+    if (o->content == NULL || o->raw_headers == NULL) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    return (PyObject *)o;
+}
+
+/* asyncio thread: resolve one record's future and release the record. */
+static void deliver(PortObject *p, preq_t *r)
+{
+    modstate *st = p->st;
+    PyObject *fut = r->future;
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done);
+    if (done == NULL) {
+        PyErr_WriteUnraisable(fut);
+    } else if (done == Py_False) {
+        PyObject *res = build_result(st, r), *ret;
+        if (res != NULL) {
+            ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
+            Py_DECREF(res);
+        } else {
+            PyObject *type, *exc, *tb;
+            PyErr_Fetch(&type, &exc, &tb);
+            PyErr_NormalizeException(&type, &exc, &tb);
+            if (tb != NULL)
+                PyException_SetTraceback(exc, tb);
+            ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+        }
+        if (ret == NULL)
+            PyErr_WriteUnraisable(fut);
+        Py_XDECREF(ret);
+    }
+    Py_XDECREF(done);
+    preq_release_py(r);
+    preq_unref(r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* reactor-thread callbacks (no Python objects touched)                                     */
+
+static void on_complete(hr_request_t *core)
+{
+    preq_t *r = hr_request_get_data(core);
+    r->completed = 1;
+    if (r->waiter != NULL) {
+        waiter_t *w = r->waiter;
+        uv_mutex_lock(&w->m);
+        w->done = 1;
+        uv_cond_signal(&w->cv);
+        uv_mutex_unlock(&w->m);
+        return;
+    }
+    port_post(r->port, r);
+}
+
+static void on_message(hr_msg_t *m)
+{
+    switch (m->type) {
+    case HR_MSG_START: {
+        preq_t *r = HR_CONTAINER_OF(m, preq_t, msg);
+        int rc = hr_client_start(r->client, r->core, on_complete);
+        if (rc != 0) {
+            r->start_err = rc;
+            on_complete(r->core);
+        }
+        break;
+    }
+    case HR_MSG_CANCEL: {
+        preq_t *r = m->ptr;
+        if (!r->completed && !r->start_err)
+            hr_request_cancel(r->core);
+        preq_unref(r);
+        break;
+    }
+    case HR_MSG_CLOSE:
+        hr_client_close(m->ptr);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Handle                                                                                   */
+
+typedef struct {
+    PyObject_HEAD
+    preq_t *r;
+    PyObject *future;
+} HandleObject;
+
+static void post_cancel(preq_t *r)
+{
+    hr_msg_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return; /* the request just runs to completion */
+    atomic_fetch_add(&r->refs, 1);
+    m->type = HR_MSG_CANCEL;
+    m->ptr = r;
+    m->heap = true;
+    hr_reactor_post(m);
+}
+
+static PyObject *Handle_cancel(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    HandleObject *h = (HandleObject *)op;
+    if (h->r != NULL && hr_reactor_generation() != 0) {
+        post_cancel(h->r);
+        preq_unref(h->r);
+        h->r = NULL; /* cancel once */
+    }
+    Py_RETURN_NONE;
+}
+
+static int Handle_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(((HandleObject *)op)->future);
+    return 0;
+}
+
+static int Handle_clear(PyObject *op)
+{
+    Py_CLEAR(((HandleObject *)op)->future);
+    return 0;
+}
+
+static void Handle_dealloc(PyObject *op)
+{
+    HandleObject *h = (HandleObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    Handle_clear(op);
+    if (h->r != NULL)
+        preq_unref(h->r);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef Handle_members[] = {
+    {"future", T_OBJECT, offsetof(HandleObject, future), READONLY,
+     "asyncio future resolved with the Response or the mapped exception"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef Handle_methods[] = {
+    {"cancel", Handle_cancel, METH_NOARGS, "Abort the request on the reactor."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Handle_slots[] = {
+    {Py_tp_dealloc, Handle_dealloc},
+    {Py_tp_traverse, Handle_traverse},
+    {Py_tp_clear, Handle_clear},
+    {Py_tp_members, Handle_members},
+    {Py_tp_methods, Handle_methods},
+    {0, NULL},
+};
+
+static PyType_Spec Handle_spec = {
+    .name = "httpr._httpr.Handle",
+    .basicsize = sizeof(HandleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Handle_slots,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* RClient                                                                                  */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *dict;      /* instances take attributes (the Python subclass uses them) */
+    PyObject *weakrefs;
+    hr_client_t *core;   /* the engine client of the current reactor generation, or NULL */
+    unsigned generation;
+    hr_client_config_t config;
+} RClientObject;
+
+static PyObject *RClient_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    RClientObject *self = (RClientObject *)tp->tp_alloc(tp, 0);
+    if (self == NULL)
+        return NULL;
+    self->config.max_inflight = 0;
+    self->config.max_conns_per_origin = 0;
+    self->config.idle_timeout_ms = 0;
+    return (PyObject *)self;
+}
+
+static void rclient_drop_core(RClientObject *self)
+{
+    if (self->core == NULL)
+        return;
+    hr_client_t *core = self->core;
+    self->core = NULL;
+    if (self->generation != hr_reactor_generation())
+        return; /* belongs to a reactor that no longer runs (fork, shutdown) */
+    hr_msg_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return;
+    m->type = HR_MSG_CLOSE;
+    m->ptr = core;
+    m->heap = true;
+    hr_reactor_post(m);
+}
+
+static int RClient_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(((RClientObject *)op)->dict);
+    return 0;
+}
+
+static int RClient_clear(PyObject *op)
+{
+    Py_CLEAR(((RClientObject *)op)->dict);
+    return 0;
+}
+
+static void RClient_dealloc(PyObject *op)
+{
+    RClientObject *self = (RClientObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (self->weakrefs != NULL)
+        PyObject_ClearWeakRefs(op);
+    rclient_drop_core(self); /* idle sockets close; requests in flight still finish */
+    RClient_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static hr_msg_handler_t handler = on_message;
+
+/* Python thread: makes sure the reactor runs and this client has an engine client on it. */
+static int rclient_ready(RClientObject *self)
+{
+    unsigned gen;
+    uv_loop_t *loop = hr_reactor_ensure(handler, &gen);
+    if (loop == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "httpr: cannot start the reactor thread");
+        return -1;
+    }
+    if (poster_ensure() < 0)
+        return -1;
+    if (self->core == NULL || self->generation != gen) {
+        self->core = hr_client_new(loop, &self->config);
+        if (self->core == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->generation = gen;
+    }
+    return 0;
+}
+
+static PyObject *RClient_configure(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    RClientObject *self = (RClientObject *)op;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_configure(max_inflight, max_conns, idle_timeout)");
+        return NULL;
+    }
+    long mi = PyLong_AsLong(args[0]);
+    long mc = PyLong_AsLong(args[1]);
+    double idle = PyFloat_AsDouble(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (mi < 0 || mc < 0 || !(idle >= 0) || idle > 1e9) {
+        PyErr_SetString(PyExc_ValueError, "_configure: negative value");
+        return NULL;
+    }
+    self->config.max_inflight = (unsigned)mi;
+    self->config.max_conns_per_origin = (unsigned)mc;
+    self->config.idle_timeout_ms = (uint64_t)(idle * 1000.0);
+    rclient_drop_core(self); /* the next request uses the new settings */
+    Py_RETURN_NONE;
+}
+
+static PyObject *RClient_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    rclient_drop_core((RClientObject *)op);
+    Py_RETURN_NONE;
+}
+
+/* Borrow UTF-8 bytes of a str or bytes object (no copy for str: CPython caches it). */
+static const char *as_bytes(PyObject *o, Py_ssize_t *n, const char *what)
+{
+    if (PyUnicode_Check(o))
+        return PyUnicode_AsUTF8AndSize(o, n);
+    if (PyBytes_Check(o)) {
+        *n = PyBytes_GET_SIZE(o);
+        return PyBytes_AS_STRING(o);
+    }
+    PyErr_Format(PyExc_TypeError, "%s must be str or bytes, not %.100s", what,
+                 Py_TYPE(o)->tp_name);
+    return NULL;
+}
+
+/*
+ * Python thread: validates and serialises a request into a new record.
+ * args: method, url, headers (list of 2-tuples), body (bytes or None), timeout (float|None)
+ */
+static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *args,
+                            Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (method, url, headers, body, timeout) arguments");
+        return NULL;
+    }
+    PyObject *method = args[0], *url = args[1], *headers = args[2], *body = args[3],
+             *timeout = args[4];
+    Py_ssize_t mlen, ulen;
+    const char *m = as_bytes(method, &mlen, "method");
+    if (m == NULL)
+        return NULL;
+    if (!PyUnicode_Check(url)) {
+        PyErr_Format(PyExc_TypeError, "url must be str, not %.100s", Py_TYPE(url)->tp_name);
+        return NULL;
+    }
+    const char *u = PyUnicode_AsUTF8AndSize(url, &ulen);
+    if (u == NULL)
+        return NULL;
+    if (!PyList_Check(headers)) {
+        PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
+        return NULL;
+    }
+    if (body != Py_None && !PyBytes_Check(body)) {
+        PyErr_Format(PyExc_TypeError, "body must be bytes or None, not %.100s",
+                     Py_TYPE(body)->tp_name);
+        return NULL;
+    }
+    uint64_t timeout_ms = 0;
+    if (timeout != Py_None) {
+        double t = PyFloat_AsDouble(timeout);
+        if (t == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(t >= 0) || isinf(t)) {
+            if (isinf(t) && t > 0)
+                t = 0; /* infinite: no timeout */
+            else {
+                PyErr_Format(PyExc_ValueError,
+                             "timeout must be a non-negative number of seconds or None, got %R",
+                             timeout);
+                return NULL;
+            }
+        } else {
+            timeout_ms = (uint64_t)ceil(t * 1000.0);
+            if (timeout_ms == 0)
+                timeout_ms = 1; /* 0 s: expire at once rather than never */
+        }
+    }
+
+    hr_header_t stackh[32], *hs = stackh;
+    Py_ssize_t nh = PyList_GET_SIZE(headers);
+    if (nh > 32) {
+        hs = PyMem_Malloc(sizeof(*hs) * (size_t)nh);
+        if (hs == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    preq_t *r = NULL;
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PyObject *t = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2) {
+            PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
+            goto done;
+        }
+        Py_ssize_t a, b;
+        hs[i].name = as_bytes(PyTuple_GET_ITEM(t, 0), &a, "header name");
+        if (hs[i].name == NULL)
+            goto done;
+        hs[i].value = as_bytes(PyTuple_GET_ITEM(t, 1), &b, "header value");
+        if (hs[i].value == NULL)
+            goto done;
+        hs[i].name_len = (size_t)a;
+        hs[i].value_len = (size_t)b;
+    }
+    int err;
+    char errbuf[256];
+    const char *bp = body != Py_None ? PyBytes_AS_STRING(body) : NULL;
+    size_t blen = body != Py_None ? (size_t)PyBytes_GET_SIZE(body) : 0;
+    hr_request_t *core = hr_request_new(m, (size_t)mlen, u, (size_t)ulen, hs, (size_t)nh, bp,
+                                        blen, &err, errbuf, sizeof(errbuf));
+    if (core == NULL) {
+        PyObject *cls = err == HR_E_INVALID_METHOD ? PyExc_ValueError
+                        : err == HR_E_NOMEM        ? PyExc_MemoryError
+                                                   : st->exc[-err];
+        PyErr_SetString(cls ? cls : PyExc_ValueError, errbuf);
+        goto done;
+    }
+    hr_request_set_timeout(core, timeout_ms);
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        hr_request_free(core);
+        PyErr_NoMemory();
+        goto done;
+    }
+    r->core = core;
+    hr_request_set_data(core, r);
+    r->msg.type = HR_MSG_START;
+    r->body = body != Py_None ? Py_NewRef(body) : NULL;
+    r->url = Py_NewRef(url);
+    (void)self;
+done:
+    if (hs != stackh)
+        PyMem_Free(hs);
+    return r;
+}
+
+/* _request(method, url, headers, body, timeout) -> Response: the synchronous path */
+static PyObject *RClient_request(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    RClientObject *self = (RClientObject *)op;
+    modstate *st = PyType_GetModuleState(defcls);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_SetString(PyExc_TypeError, "_request() takes positional arguments only");
+        return NULL;
+    }
+    preq_t *r = make_request(self, st, args, nargs);
+    if (r == NULL)
+        return NULL;
+    if (rclient_ready(self) < 0) {
+        preq_release_py(r);
+        hr_request_free(r->core);
+        free(r);
+        return NULL;
+    }
+    waiter_t w;
+    uv_mutex_init(&w.m);
+    uv_cond_init(&w.cv);
+    w.done = 0;
+    r->waiter = &w;
+    r->client = self->core;
+    atomic_store(&r->refs, 1);
+    hr_reactor_post(&r->msg);
+
+    /* Wait with the GIL released. The main thread wakes every 100 ms to run signal
+     * handlers; a KeyboardInterrupt cancels the request (its connection is closed). */
+    int interrupted = 0;
+    for (;;) {
+        int done;
+        Py_BEGIN_ALLOW_THREADS
+        uv_mutex_lock(&w.m);
+        if (!w.done)
+            uv_cond_timedwait(&w.cv, &w.m, (uint64_t)100 * 1000 * 1000);
+        done = w.done;
+        uv_mutex_unlock(&w.m);
+        Py_END_ALLOW_THREADS
+        if (done)
+            break;
+        if (!interrupted && PyErr_CheckSignals() < 0) {
+            interrupted = 1;
+            post_cancel(r);
+            /* keep waiting (uninterruptibly) until the reactor gives the record back */
+            Py_BEGIN_ALLOW_THREADS
+            uv_mutex_lock(&w.m);
+            while (!w.done)
+                uv_cond_wait(&w.cv, &w.m);
+            uv_mutex_unlock(&w.m);
+            Py_END_ALLOW_THREADS
+            break;
+        }
+    }
+    uv_cond_destroy(&w.cv);
+    uv_mutex_destroy(&w.m);
+    r->waiter = NULL;
+    PyObject *res = NULL;
+    if (!interrupted)
+        res = build_result(st, r);
+    preq_release_py(r);
+    preq_unref(r);
+    return res;
+}
+
+/* _submit(method, url, headers, body, timeout) -> Handle: the asyncio path */
+static PyObject *RClient_submit(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    RClientObject *self = (RClientObject *)op;
+    modstate *st = PyType_GetModuleState(defcls);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_SetString(PyExc_TypeError, "_submit() takes positional arguments only");
+        return NULL;
+    }
+    preq_t *r = make_request(self, st, args, nargs);
+    if (r == NULL)
+        return NULL;
+    PortObject *port;
+    HandleObject *h = NULL;
+    if (rclient_ready(self) < 0 ||
+        (port = port_for_running_loop(st, self->generation)) == NULL)
+        goto error;
+    r->future = PyObject_CallMethodNoArgs(port->loop, st->s_create_future);
+    if (r->future == NULL)
+        goto error;
+    h = PyObject_GC_New(HandleObject, st->Handle_type);
+    if (h == NULL)
+        goto error;
+    h->r = r;
+    h->future = Py_NewRef(r->future);
+    PyObject_GC_Track(h);
+    r->port = (PortObject *)Py_NewRef(port);
+    r->client = self->core;
+    atomic_store(&r->refs, 2); /* the flight (released by drain) and the handle */
+    hr_reactor_post(&r->msg);
+    return (PyObject *)h;
+error:
+    preq_release_py(r);
+    hr_request_free(r->core);
+    free(r);
+    return NULL;
+}
+
+static PyMethodDef RClient_methods[] = {
+    {"_configure", (PyCFunction)(void (*)(void))RClient_configure, METH_FASTCALL,
+     "_configure(max_inflight, max_conns_per_origin, idle_timeout)"},
+    {"_request", (PyCFunction)(void (*)(void))RClient_request,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+     "_request(method, url, headers, body, timeout) -> Response (blocks, GIL released)"},
+    {"_submit", (PyCFunction)(void (*)(void))RClient_submit,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+     "_submit(method, url, headers, body, timeout) -> Handle (asyncio)"},
+    {"_close", RClient_close, METH_NOARGS, "Drop the connection pool; requests in flight finish."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef RClient_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(RClientObject, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(RClientObject, weakrefs), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot RClient_slots[] = {
+    {Py_tp_new, RClient_new},
+    {Py_tp_dealloc, RClient_dealloc},
+    {Py_tp_traverse, RClient_traverse},
+    {Py_tp_clear, RClient_clear},
+    {Py_tp_methods, RClient_methods},
+    {Py_tp_members, RClient_members},
+    {Py_tp_doc,
+     "RClient(auth=None, auth_bearer=None, params=None, headers=None, cookies=None, "
+     "cookie_store=True, referer=True, proxy=None, timeout=30.0, follow_redirects=True, "
+     "max_redirects=20, verify=True, ca_cert_file=None, client_pem=None, "
+     "client_pem_data=None, https_only=False, http2_only=False, http1_only=False)\n--\n\n"
+     "Native base of httpr.Client: owns the engine client (connection pool) on the reactor."},
+    {0, NULL},
+};
+
+static PyType_Spec RClient_spec = {
+    .name = "httpr._httpr.RClient",
+    .basicsize = sizeof(RClientObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = RClient_slots,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* module functions                                                                         */
+
+static const struct {
+    int code;
+    const char *name;
+} ERRMAP[] = {
+    {HR_E_INVALID_URL, "RequestError"},
+    {HR_E_UNSUPPORTED_SCHEME, "UnsupportedProtocol"},
+    {HR_E_INVALID_HEADER, "LocalProtocolError"},
+    {HR_E_CONNECT, "ConnectError"},
+    {HR_E_CONNECT_TIMEOUT, "ConnectTimeout"},
+    {HR_E_READ_TIMEOUT, "ReadTimeout"},
+    {HR_E_WRITE, "WriteError"},
+    {HR_E_READ, "ReadError"},
+    {HR_E_PROTOCOL, "RemoteProtocolError"},
+    {HR_E_CANCELLED, "RequestError"},
+    {HR_E_CLOSED, "ClientClosed"},
+    {HR_E_TLS, "ConnectError"},
+    {HR_E_UNSUPPORTED, "UnsupportedProtocol"},
+};
+
+static PyObject *mod_init(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    modstate *st = PyModule_GetState(module);
+    if (nargs != 2 || !PyDict_Check(args[0]) || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_init(exceptions: dict, response_type: type)");
+        return NULL;
+    }
+    PyTypeObject *rt = (PyTypeObject *)args[1];
+    if (!PyType_IsSubtype(rt, st->ResponseBase_type)) {
+        PyErr_SetString(PyExc_TypeError, "response_type must subclass ResponseBase");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(ERRMAP) / sizeof(ERRMAP[0]); i++) {
+        PyObject *cls = PyDict_GetItemString(args[0], ERRMAP[i].name);
+        if (cls == NULL) {
+            PyErr_Format(PyExc_KeyError, "_init: missing exception class %s", ERRMAP[i].name);
+            return NULL;
+        }
+        Py_XSETREF(st->exc[-ERRMAP[i].code], Py_NewRef(cls));
+    }
+    PyObject *re = PyDict_GetItemString(args[0], "RequestError");
+    Py_XSETREF(st->request_error, Py_NewRef(re));
+    Py_XSETREF(st->response_type, (PyTypeObject *)Py_NewRef(rt));
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_debug_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    hr_stats_t s;
+    hr_get_stats(&s);
+    return Py_BuildValue("{s:L,s:L,s:L}", "requests", (long long)s.requests, "connections",
+                         (long long)s.conns, "clients", (long long)s.clients);
+}
+
+static PyObject *mod_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    Py_BEGIN_ALLOW_THREADS
+    hr_reactor_stop();
+    Py_END_ALLOW_THREADS
+    poster_stop();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"_init", (PyCFunction)(void (*)(void))mod_init, METH_FASTCALL,
+     "_init(exceptions, response_type): register the Python-side classes."},
+    {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
+    {"_shutdown", mod_shutdown, METH_NOARGS, "Stop the reactor and completion threads."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int module_exec(PyObject *m)
+{
+    modstate *st = PyModule_GetState(m);
+#define ADD_TYPE(field, spec, base)                                                            \
+    do {                                                                                       \
+        st->field = (PyTypeObject *)PyType_FromModuleAndSpec(m, &(spec), (base));             \
+        if (st->field == NULL || PyModule_AddType(m, st->field) < 0)                           \
+            return -1;                                                                         \
+    } while (0)
+    ADD_TYPE(RClient_type, RClient_spec, NULL);
+    ADD_TYPE(Handle_type, Handle_spec, NULL);
+    ADD_TYPE(Port_type, Port_spec, NULL);
+    ADD_TYPE(ResponseBase_type, ResponseBase_spec, NULL);
+#undef ADD_TYPE
+    st->ports = PyDict_New();
+    if (st->ports == NULL)
+        return -1;
+#define INTERN(field, s)                                                                       \
+    if ((st->field = PyUnicode_InternFromString(s)) == NULL)                                   \
+        return -1;
+    INTERN(s_create_future, "create_future");
+    INTERN(s_set_result, "set_result");
+    INTERN(s_set_exception, "set_exception");
+    INTERN(s_done, "done");
+    INTERN(s_cancelled, "cancelled");
+    INTERN(s_call_soon_threadsafe, "call_soon_threadsafe");
+    INTERN(s_call_soon, "call_soon");
+    INTERN(s_drain, "drain");
+    INTERN(s_is_closed, "is_closed");
+    INTERN(http11, "HTTP/1.1");
+    INTERN(http10, "HTTP/1.0");
+#undef INTERN
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    if (asyncio == NULL)
+        return -1;
+    st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+    Py_DECREF(asyncio);
+    if (st->get_running_loop == NULL)
+        return -1;
+
+    /* Stop the threads before the interpreter finalises: a thread that takes the GIL during
+     * finalisation would hang (3.14+) or be killed mid-call. */
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    if (atexit == NULL)
+        return -1;
+    PyObject *fn = PyObject_GetAttrString(m, "_shutdown");
+    PyObject *res = fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
+    Py_XDECREF(fn);
+    Py_DECREF(atexit);
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    modstate *st = PyModule_GetState(m);
+    Py_VISIT(st->RClient_type);
+    Py_VISIT(st->Handle_type);
+    Py_VISIT(st->Port_type);
+    Py_VISIT(st->ResponseBase_type);
+    Py_VISIT(st->response_type);
+    for (int i = 0; i < N_ERRCLASSES; i++)
+        Py_VISIT(st->exc[i]);
+    Py_VISIT(st->request_error);
+    Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->ports);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    modstate *st = PyModule_GetState(m);
+    Py_CLEAR(st->RClient_type);
+    Py_CLEAR(st->Handle_type);
+    Py_CLEAR(st->Port_type);
+    Py_CLEAR(st->ResponseBase_type);
+    Py_CLEAR(st->response_type);
+    for (int i = 0; i < N_ERRCLASSES; i++)
+        Py_CLEAR(st->exc[i]);
+    Py_CLEAR(st->request_error);
+    Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->ports);
+    st->last_loop = st->last_port = NULL;
+    Py_CLEAR(st->s_create_future);
+    Py_CLEAR(st->s_set_result);
+    Py_CLEAR(st->s_set_exception);
+    Py_CLEAR(st->s_done);
+    Py_CLEAR(st->s_cancelled);
+    Py_CLEAR(st->s_call_soon_threadsafe);
+    Py_CLEAR(st->s_call_soon);
+    Py_CLEAR(st->s_drain);
+    Py_CLEAR(st->s_is_closed);
+    Py_CLEAR(st->http11);
+    Py_CLEAR(st->http10);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* the reactor is process-wide machinery that posts into one interpreter's loops */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef httpr_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "httpr._httpr",
+    .m_doc = "httpr's native engine binding (libuv reactor + llhttp).",
+    .m_size = sizeof(modstate),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__httpr(void) { return PyModuleDef_Init(&httpr_module); }

@@ -1,0 +1,123 @@
+/*
+ * reactor.c — the reactor thread and its mailbox. Pure C (no Python.h): the wall between
+ * Python threads and the loop is this file's mutex, which only guards list pointers and a
+ * flag.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "reactor.h"
+
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_thread_t thread;
+    uv_mutex_t mutex; /* guards inbox, wake_pending */
+    hr_queue_t inbox;
+    bool wake_pending;
+    pid_t pid;
+    hr_msg_handler_t handler;
+} reactor_t;
+
+static reactor_t *R;         /* the running reactor of this process, or NULL */
+static unsigned generation; /* bumped for every reactor started */
+
+/* reactor thread */
+static void on_wake(uv_async_t *a)
+{
+    reactor_t *r = a->data;
+    hr_queue_t batch;
+    uv_mutex_lock(&r->mutex);
+    hr_queue_move(&r->inbox, &batch);
+    r->wake_pending = false;
+    uv_mutex_unlock(&r->mutex);
+    while (!hr_queue_empty(&batch)) {
+        hr_msg_t *m = HR_CONTAINER_OF(batch.next, hr_msg_t, link);
+        hr_queue_remove(&m->link);
+        if (m->type == HR_MSG_STOP) {
+            uv_stop(&r->loop);
+            if (m->heap)
+                free(m);
+            continue;
+        }
+        bool heap = m->heap;
+        r->handler(m); /* may free a non-heap message's owner: don't touch m after */
+        if (heap)
+            free(m);
+    }
+}
+
+static void reactor_main(void *arg)
+{
+    reactor_t *r = arg;
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+}
+
+uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
+{
+    if (R != NULL && R->pid == getpid()) {
+        *gen = generation;
+        return &R->loop;
+    }
+    /* Not started, stopped, or inherited through fork(): in a child the parent's reactor
+     * thread does not exist and its mutex may be held forever, so it is abandoned. */
+    reactor_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    if (uv_loop_init(&r->loop) != 0) {
+        free(r);
+        return NULL;
+    }
+    uv_mutex_init(&r->mutex);
+    hr_queue_init(&r->inbox);
+    r->handler = handler;
+    r->pid = getpid();
+    uv_async_init(&r->loop, &r->wake, on_wake);
+    r->wake.data = r;
+    if (uv_thread_create(&r->thread, reactor_main, r) != 0) {
+        uv_close((uv_handle_t *)&r->wake, NULL);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&r->loop);
+        uv_mutex_destroy(&r->mutex);
+        free(r);
+        return NULL;
+    }
+    R = r;
+    *gen = ++generation;
+    return &r->loop;
+}
+
+unsigned hr_reactor_generation(void)
+{
+    return (R != NULL && R->pid == getpid()) ? generation : 0;
+}
+
+void hr_reactor_post(hr_msg_t *msg)
+{
+    reactor_t *r = R;
+    bool need_wake;
+    uv_mutex_lock(&r->mutex);
+    hr_queue_insert_tail(&r->inbox, &msg->link);
+    need_wake = !r->wake_pending;
+    r->wake_pending = true;
+    uv_mutex_unlock(&r->mutex);
+    if (need_wake)
+        uv_async_send(&r->wake);
+}
+
+void hr_reactor_stop(void)
+{
+    reactor_t *r = R;
+    if (r == NULL || r->pid != getpid())
+        return;
+    hr_msg_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return;
+    m->type = HR_MSG_STOP;
+    m->heap = true;
+    hr_reactor_post(m);
+    uv_thread_join(&r->thread);
+    /* The loop's handles (connections of clients still alive) are abandoned with it: this
+     * runs at interpreter exit, or in tests that restart the reactor on purpose. */
+    R = NULL;
+}
