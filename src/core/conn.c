@@ -1,0 +1,443 @@
+/*
+ * conn.c — one HTTP/1.1 connection (loop thread).
+ *
+ *   RESOLVING → CONNECTING → ACTIVE ⇄ IDLE
+ *        any state → CLOSING → freed (when its handles' close callbacks have run)
+ *
+ * A connection carries at most one request at a time (conn->req). It owns a timer (the
+ * request's per-wait timeout while ACTIVE/connecting, the idle expiry while IDLE) and one TCP
+ * handle per connect attempt. Idle connections keep reading, so a server that closes them is
+ * noticed at once and they are never handed out again.
+ *
+ * Errors on a request are captured here as a code plus message (hr__request_fail) before the
+ * request is handed back; a connection that saw an error is closed, never pooled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static void conn_timer_cb(uv_timer_t *t);
+static void start_connect(hr_conn_t *conn);
+
+/* ---- lifetime ---- */
+
+hr_conn_t *hr__conn_new(hr_client_t *c, hr_origin_t *o)
+{
+    hr_conn_t *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        return NULL;
+    conn->client = c;
+    conn->origin = o;
+    hr_queue_init(&conn->link);
+    uv_timer_init(c->loop, &conn->timer);
+    conn->timer.data = conn;
+    conn->handles_open = 1;
+    c->nconns++;
+    o->nconns++;
+    atomic_fetch_add(&hr__stat_conns, 1);
+    return conn;
+}
+
+static void conn_maybe_free(hr_conn_t *conn)
+{
+    if (conn->handles_open > 0)
+        return;
+    hr_client_t *c = conn->client;
+    hr_buf_free(&conn->field);
+    hr_buf_free(&conn->value);
+    free(conn);
+    atomic_fetch_sub(&hr__stat_conns, 1);
+    hr__conn_freed(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hr_conn_t *conn = h->data;
+    if (h->type == UV_TCP)
+        free(h);
+    conn->handles_open--;
+    conn_maybe_free(conn);
+}
+
+static void close_tcp(hr_conn_t *conn)
+{
+    if (conn->tcp != NULL) {
+        uv_close((uv_handle_t *)conn->tcp, on_handle_closed);
+        conn->tcp = NULL;
+        conn->write_pending = false; /* its callback runs with UV_ECANCELED */
+    }
+}
+
+/* Closes the connection. Its request, if any, must have been detached first. */
+void hr__conn_close(hr_conn_t *conn)
+{
+    if (conn->state == HR_CONN_CLOSING)
+        return;
+    if (conn->state == HR_CONN_IDLE)
+        hr_queue_remove(&conn->link);
+    conn->state = HR_CONN_CLOSING;
+    conn->origin->nconns--;
+    uv_timer_stop(&conn->timer);
+    uv_close((uv_handle_t *)&conn->timer, on_handle_closed);
+    close_tcp(conn);
+    if (conn->gai_pending)
+        uv_cancel((uv_req_t *)&conn->gai); /* on_resolved still runs and drops its ref */
+}
+
+/* Detaches the request from the connection. */
+static hr_request_t *detach(hr_conn_t *conn)
+{
+    hr_request_t *req = conn->req;
+    conn->req = NULL;
+    if (req != NULL)
+        req->conn = NULL;
+    return req;
+}
+
+/* Error path: the request (which has its error set) completes, the connection closes. */
+static void conn_abort(hr_conn_t *conn)
+{
+    hr_request_t *req = detach(conn);
+    hr__conn_close(conn);
+    if (req != NULL)
+        hr__client_request_done(conn->client, req);
+}
+
+/*
+ * A failure before any response byte on a reused connection: the server most likely closed
+ * the idle connection as we reused it. Idempotent requests get one more try on a new
+ * connection; others fail with the given error.
+ */
+static void conn_fail_or_retry(hr_conn_t *conn, int err, const char *msg)
+{
+    hr_request_t *req = conn->req;
+    if (req != NULL && conn->reused && !req->got_bytes && req->idempotent && req->retries == 0) {
+        detach(conn);
+        hr__conn_close(conn);
+        hr__request_retry(req);
+        return;
+    }
+    if (req != NULL)
+        hr__request_fail(req, err, "%s", msg);
+    conn_abort(conn);
+}
+
+/* ---- timers ---- */
+
+static void arm_request_timer(hr_conn_t *conn, uint64_t ms)
+{
+    uv_timer_start(&conn->timer, conn_timer_cb, ms, 0);
+}
+
+/* Per-wait timeout before the head: whatever remains until the request's deadline. */
+static void arm_head_timer(hr_conn_t *conn, hr_request_t *req)
+{
+    if (req->timeout_ms == 0) {
+        uv_timer_stop(&conn->timer);
+        return;
+    }
+    uint64_t now = uv_now(conn->client->loop);
+    arm_request_timer(conn, req->deadline > now ? req->deadline - now : 0);
+}
+
+static void conn_timer_cb(uv_timer_t *t)
+{
+    hr_conn_t *conn = t->data;
+    hr_request_t *req = conn->req;
+    if (conn->state == HR_CONN_IDLE || req == NULL) {
+        hr__conn_close(conn); /* idle expiry */
+        return;
+    }
+    double s = (double)req->timeout_ms / 1000.0;
+    if (conn->state == HR_CONN_RESOLVING || conn->state == HR_CONN_CONNECTING)
+        hr__request_fail(req, HR_E_CONNECT_TIMEOUT, "timed out after %g s connecting to %s:%u",
+                         s, req->target.host, (unsigned)req->target.port);
+    else if (!conn->headers_done)
+        hr__request_fail(req, HR_E_READ_TIMEOUT,
+                         "timed out after %g s waiting for the response headers", s);
+    else
+        hr__request_fail(req, HR_E_READ_TIMEOUT,
+                         "timed out after %g s waiting for the next chunk of the response body",
+                         s);
+    conn_abort(conn);
+}
+
+/* ---- resolve and connect ---- */
+
+static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+    hr_conn_t *conn = gai->data;
+    conn->gai_pending = false;
+    conn->handles_open--;
+    if (conn->state == HR_CONN_CLOSING) {
+        uv_freeaddrinfo(res);
+        conn_maybe_free(conn);
+        return;
+    }
+    hr_request_t *req = conn->req;
+    if (status < 0) {
+        hr__request_fail(req, HR_E_CONNECT,
+                         "dns error: failed to lookup address information for %s: %s",
+                         req->target.host, uv_strerror(status));
+        conn_abort(conn);
+        return;
+    }
+    conn->naddrs = 0;
+    for (struct addrinfo *ai = res; ai != NULL && conn->naddrs < 8; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        memcpy(&conn->addrs[conn->naddrs++], ai->ai_addr, ai->ai_addrlen);
+    }
+    uv_freeaddrinfo(res);
+    if (conn->naddrs == 0) {
+        hr__request_fail(req, HR_E_CONNECT, "dns error: no address for %s", req->target.host);
+        conn_abort(conn);
+        return;
+    }
+    hr__dns_cache_put(req->target.host, req->target.port, conn->addrs, conn->naddrs,
+                      uv_now(conn->client->loop));
+    start_connect(conn);
+}
+
+/* Starts resolving and connecting for `req`, which is bound to this new connection. */
+void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
+{
+    hr_client_t *c = conn->client;
+    conn->req = req;
+    req->conn = conn;
+    req->state = HR_REQ_ON_CONN;
+    req->reused = false;
+    conn->headers_done = false;
+    arm_head_timer(conn, req);
+    conn->next_addr = 0;
+    if (hr__parse_ip_literal(req->target.host, req->target.port, &conn->addrs[0])) {
+        conn->naddrs = 1;
+        start_connect(conn);
+        return;
+    }
+    conn->naddrs = hr__dns_cache_get(req->target.host, req->target.port, conn->addrs, 8,
+                                     uv_now(c->loop));
+    if (conn->naddrs > 0) {
+        start_connect(conn);
+        return;
+    }
+    conn->state = HR_CONN_RESOLVING;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)req->target.port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    conn->gai.data = conn;
+    int rc = uv_getaddrinfo(c->loop, &conn->gai, on_resolved, req->target.host, port, &hints);
+    if (rc < 0) {
+        hr__request_fail(req, HR_E_CONNECT, "dns error: %s", uv_strerror(rc));
+        conn_abort(conn);
+        return;
+    }
+    conn->gai_pending = true;
+    conn->handles_open++;
+}
+
+static void on_connect(uv_connect_t *creq, int status);
+
+static void connect_failed(hr_conn_t *conn, int status)
+{
+    conn->last_connect_err = status;
+    close_tcp(conn);
+    if (conn->next_addr < conn->naddrs) {
+        start_connect(conn); /* try the next address (e.g. ::1 refused, 127.0.0.1 listening) */
+        return;
+    }
+    hr_request_t *req = conn->req;
+    hr__request_fail(req, HR_E_CONNECT, "%s connecting to %s:%u",
+                     status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status),
+                     req->target.host, (unsigned)req->target.port);
+    conn_abort(conn);
+}
+
+static void start_connect(hr_conn_t *conn)
+{
+    hr_client_t *c = conn->client;
+    conn->state = HR_CONN_CONNECTING;
+    const struct sockaddr *addr = (const struct sockaddr *)&conn->addrs[conn->next_addr++];
+    conn->tcp = malloc(sizeof(*conn->tcp));
+    if (conn->tcp == NULL) {
+        hr__request_fail(conn->req, HR_E_NOMEM, "out of memory");
+        conn_abort(conn);
+        return;
+    }
+    uv_tcp_init(c->loop, conn->tcp);
+    conn->tcp->data = conn;
+    conn->reading = false;
+    conn->handles_open++;
+    uv_tcp_nodelay(conn->tcp, 1);
+    conn->connect_req.data = conn;
+    int rc = uv_tcp_connect(&conn->connect_req, conn->tcp, addr, on_connect);
+    if (rc < 0)
+        connect_failed(conn, rc);
+}
+
+static void on_connect(uv_connect_t *creq, int status)
+{
+    hr_conn_t *conn = creq->data;
+    if (status == UV_ECANCELED || conn->state == HR_CONN_CLOSING)
+        return;
+    if (creq->handle != (uv_stream_t *)conn->tcp)
+        return; /* a stale attempt whose handle is closing */
+    if (status < 0) {
+        connect_failed(conn, status);
+        return;
+    }
+    hr__conn_send(conn, conn->req);
+}
+
+/* ---- request / response ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    hr_conn_t *conn = h->data;
+    (void)suggested;
+    /* One buffer per client is enough: libuv hands it back to read_cb before the next
+     * alloc_cb, and each client's connections live on a single loop thread. */
+    buf->base = conn->client->rbuf;
+    buf->len = HR_READ_BUF_SIZE;
+}
+
+static void finish_response(hr_conn_t *conn)
+{
+    hr_request_t *req = detach(conn);
+    uv_timer_stop(&conn->timer);
+    /* Pool only when the framing is certain: keep-alive, nothing after the message, and
+     * the whole request written (a server that answered early may not have read it). */
+    bool reusable = conn->keep_alive && !conn->leftover && !conn->write_pending;
+    hr__conn_released(conn, reusable);
+    hr__client_request_done(conn->client, req);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hr_conn_t *conn = s->data;
+    if (nread == 0)
+        return;
+    if (conn->state == HR_CONN_IDLE) {
+        /* the server closed (or wrote to) an idle connection: it can't be reused */
+        hr__conn_close(conn);
+        return;
+    }
+    if (conn->state != HR_CONN_ACTIVE || conn->req == NULL)
+        return;
+    hr_request_t *req = conn->req;
+    if (nread > 0) {
+        req->got_bytes = true;
+        llhttp_errno_t err = llhttp_execute(&conn->parser, buf->base, (size_t)nread);
+        if (err == HPE_PAUSED && conn->msg_done) {
+            const char *pos = llhttp_get_error_pos(&conn->parser);
+            if (pos != NULL && pos < buf->base + nread)
+                conn->leftover = true;
+            finish_response(conn);
+            return;
+        }
+        if (err != HPE_OK) {
+            hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
+                             llhttp_get_error_reason(&conn->parser));
+            conn_abort(conn);
+            return;
+        }
+        /* per-wait timeout: each chunk of the body resets it */
+        if (conn->headers_done && req->timeout_ms)
+            arm_request_timer(conn, req->timeout_ms);
+        return;
+    }
+    if (nread == UV_EOF) {
+        if (req->got_bytes) {
+            llhttp_errno_t err = llhttp_finish(&conn->parser);
+            if (conn->msg_done && (err == HPE_OK || err == HPE_PAUSED)) {
+                conn->keep_alive = false; /* close-delimited */
+                finish_response(conn);
+                return;
+            }
+            if (conn->headers_done)
+                hr__request_fail(req, HR_E_READ,
+                                 "peer closed connection without sending complete message body");
+            else
+                hr__request_fail(req, HR_E_PROTOCOL,
+                                 "peer closed connection in the middle of the response head");
+            conn_abort(conn);
+            return;
+        }
+        conn_fail_or_retry(conn, HR_E_PROTOCOL, "server disconnected without sending a response");
+        return;
+    }
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s while reading the response",
+             nread == UV_ECONNRESET ? "connection reset by peer" : uv_strerror((int)nread));
+    if (!req->got_bytes) {
+        conn_fail_or_retry(conn, HR_E_READ, msg);
+        return;
+    }
+    hr__request_fail(req, HR_E_READ, "%s", msg);
+    conn_abort(conn);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    hr_conn_t *conn = w->data;
+    if (status == UV_ECANCELED || conn->state == HR_CONN_CLOSING)
+        return;
+    conn->write_pending = false;
+    if (status < 0 && conn->req != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s while sending the request", uv_strerror(status));
+        conn_fail_or_retry(conn, HR_E_WRITE, msg);
+    }
+}
+
+/* Sends `req` on a connected (new or pooled) connection. */
+void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
+{
+    conn->req = req;
+    req->conn = conn;
+    req->state = HR_REQ_ON_CONN;
+    req->reused = conn->reused;
+    req->got_bytes = false;
+    conn->state = HR_CONN_ACTIVE;
+    conn->headers_done = false;
+    hr__h1_begin(conn);
+    arm_head_timer(conn, req);
+
+    uv_buf_t bufs[2];
+    unsigned nbufs = 1;
+    bufs[0] = uv_buf_init(req->head, (unsigned)req->head_len);
+    if (req->has_body) {
+        bufs[1] = uv_buf_init((char *)req->body, (unsigned)req->body_len);
+        nbufs = 2;
+    }
+    conn->write_req.data = conn;
+    int rc = uv_write(&conn->write_req, (uv_stream_t *)conn->tcp, bufs, nbufs, on_write);
+    if (rc < 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s while sending the request", uv_strerror(rc));
+        conn_fail_or_retry(conn, HR_E_WRITE, msg);
+        return;
+    }
+    conn->write_pending = true;
+    if (!conn->reading) {
+        uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
+        conn->reading = true;
+    }
+}
+
+/* Puts a connection whose response is complete into its origin's idle list. */
+void hr__conn_park(hr_conn_t *conn)
+{
+    hr_client_t *c = conn->client;
+    conn->state = HR_CONN_IDLE;
+    conn->reused = true;
+    hr_queue_insert_head(&conn->origin->idle, &conn->link);
+    uint64_t idle = c->config.idle_timeout_ms ? c->config.idle_timeout_ms
+                                              : HR_DEFAULT_IDLE_TIMEOUT_MS;
+    uv_timer_start(&conn->timer, conn_timer_cb, idle, 0);
+}

@@ -1,0 +1,225 @@
+/*
+ * h1.c — llhttp glue for HTTP/1.x responses (loop thread).
+ *
+ * llhttp runs strict (no lenient flags). On top of it the glue enforces what llhttp leaves to
+ * its user (research/reliability.md §1.5): header byte and count limits across reads, the only
+ * acceptable Transfer-Encoding is a single "chunked", HTTP/1.0 or 1.1 only, status >= 100,
+ * no control bytes in the reason phrase, bounded chunk extensions and interim responses, no
+ * body for HEAD/1xx/204/304, and a pause at the end of each message so that bytes after it
+ * are seen (and poison the connection) instead of being parsed as a next response.
+ */
+#include "internal.h"
+
+#define HR_MAX_CHUNK_EXT_BYTES 4096
+
+static hr_conn_t *conn_of(llhttp_t *p) { return (hr_conn_t *)p->data; }
+
+static int fail(llhttp_t *p, const char *reason)
+{
+    llhttp_set_error_reason(p, reason);
+    return HPE_USER;
+}
+
+static int count_head(llhttp_t *p, size_t n)
+{
+    hr_conn_t *c = conn_of(p);
+    c->head_bytes += n;
+    if (c->head_bytes > HR_MAX_HEADER_BYTES)
+        return fail(p, "response header section exceeds 65536 bytes");
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    hr_conn_t *c = conn_of(p);
+    c->head_bytes = 0;
+    c->headers_done = false;
+    c->in_trailers = false;
+    c->te_seen = false;
+    c->ntrailers = 0;
+    c->field.len = 0;
+    c->value.len = 0;
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return fail(p, "control character in the reason phrase");
+    }
+    return count_head(p, n);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    hr_conn_t *c = conn_of(p);
+    if (count_head(p, n))
+        return HPE_USER;
+    if (c->in_trailers)
+        return 0; /* trailers are counted, not kept */
+    return hr_buf_append(&c->field, at, n) ? fail(p, "out of memory") : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    hr_conn_t *c = conn_of(p);
+    if (count_head(p, n))
+        return HPE_USER;
+    if (c->in_trailers)
+        return 0;
+    return hr_buf_append(&c->value, at, n) ? fail(p, "out of memory") : 0;
+}
+
+static bool ieq_lit(const char *a, size_t n, const char *lit)
+{
+    size_t m = strlen(lit);
+    if (n != m)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = a[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch + 32);
+        if (ch != lit[i])
+            return false;
+    }
+    return true;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    hr_conn_t *c = conn_of(p);
+    hr_request_t *req = c->req;
+    if (c->in_trailers) {
+        if (++c->ntrailers > HR_MAX_HEADERS)
+            return fail(p, "too many trailer fields");
+        return 0;
+    }
+    if (req->nheaders >= HR_MAX_HEADERS)
+        return fail(p, "more than 100 response header fields");
+    /* lowercase the name in place */
+    for (size_t i = 0; i < c->field.len; i++) {
+        char ch = c->field.data[i];
+        if (ch >= 'A' && ch <= 'Z')
+            c->field.data[i] = (char)(ch + 32);
+    }
+    if (c->field.len == 17 && memcmp(c->field.data, "transfer-encoding", 17) == 0) {
+        /* We never send TE, so anything but one "chunked" is unsolicited framing. */
+        if (c->te_seen || !ieq_lit(c->value.data ? c->value.data : "", c->value.len, "chunked"))
+            return fail(p, "unsupported Transfer-Encoding in response");
+        c->te_seen = true;
+    }
+    hr_buf_t *h = &req->headers;
+    if (hr_buf_reserve(h, c->field.len + c->value.len + 2))
+        return fail(p, "out of memory");
+    memcpy(h->data + h->len, c->field.data, c->field.len);
+    h->len += c->field.len;
+    h->data[h->len++] = '\0';
+    if (c->value.len)
+        memcpy(h->data + h->len, c->value.data, c->value.len);
+    h->len += c->value.len;
+    h->data[h->len++] = '\0';
+    req->nheaders++;
+    c->field.len = 0;
+    c->value.len = 0;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    hr_conn_t *c = conn_of(p);
+    hr_request_t *req = c->req;
+    int status = llhttp_get_status_code(p);
+    int major = llhttp_get_http_major(p), minor = llhttp_get_http_minor(p);
+    if (major != 1 || minor > 1)
+        return fail(p, "unsupported HTTP version in response");
+    if (status < 100 || status > 999)
+        return fail(p, "invalid status code");
+    if (c->te_seen && minor == 0)
+        return fail(p, "Transfer-Encoding in an HTTP/1.0 response");
+    if (status == 101)
+        return fail(p, "unexpected 101 Switching Protocols");
+    req->status = status;
+    req->http_minor = minor;
+    c->headers_done = true;
+    c->in_trailers = true; /* header callbacks from now on are trailers */
+    if (status < 200)
+        return 1; /* interim: no body; the final response follows */
+    if (req->is_head || status == 204 || status == 304)
+        return 1; /* RFC 9112 §6.3: no body, whatever the headers say */
+    uint64_t cl = p->content_length;
+    if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0) {
+        /* Pre-size the body, but never trust the peer with more than 1 MiB up front. */
+        size_t want = cl < (1u << 20) ? (size_t)cl : (1u << 20);
+        if (hr_buf_reserve(&req->body_out, want))
+            return fail(p, "out of memory");
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    hr_conn_t *c = conn_of(p);
+    return hr_buf_append(&c->req->body_out, at, n) ? fail(p, "out of memory") : 0;
+}
+
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t n)
+{
+    hr_conn_t *c = conn_of(p);
+    (void)at;
+    c->ext_bytes += n;
+    if (c->ext_bytes > HR_MAX_CHUNK_EXT_BYTES)
+        return fail(p, "chunk extension too long");
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    conn_of(p)->ext_bytes = 0;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    hr_conn_t *c = conn_of(p);
+    hr_request_t *req = c->req;
+    if (req->status < 200) {
+        /* skip the interim response and parse the next one on the same connection */
+        if (++c->interim > HR_MAX_INTERIM_RESPONSES)
+            return fail(p, "too many interim (1xx) responses");
+        req->status = 0;
+        req->headers.len = 0;
+        req->nheaders = 0;
+        return 0;
+    }
+    c->keep_alive = llhttp_should_keep_alive(p) != 0;
+    c->msg_done = true;
+    return HPE_PAUSED; /* stop here: what follows is not part of this response */
+}
+
+const llhttp_settings_t hr__h1_settings = {
+    .on_message_begin = on_message_begin,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};
+
+/* Prepares the connection's parser for the response to conn->req. */
+void hr__h1_begin(hr_conn_t *conn)
+{
+    llhttp_init(&conn->parser, HTTP_RESPONSE, &hr__h1_settings);
+    conn->parser.data = conn;
+    conn->msg_done = false;
+    conn->keep_alive = false;
+    conn->leftover = false;
+    conn->interim = 0;
+    conn->ext_bytes = 0;
+}

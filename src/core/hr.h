@@ -1,0 +1,144 @@
+/*
+ * hr.h — the httpr engine's public C API (for embedders and for the Python binding).
+ *
+ * The engine is pure C on top of libuv: it runs on whatever uv_loop_t it is given and never
+ * starts threads of its own. Apart from hr_request_new()/hr_request_free() and the result
+ * accessors, every function must be called on the loop's thread ("loop thread" below).
+ *
+ * Ownership:
+ *   - hr_request_new() returns a request owned by the caller. hr_client_start() lends it to
+ *     the engine until the completion callback runs; after that it belongs to the caller again,
+ *     who reads the result and calls hr_request_free() (on any thread).
+ *   - The request body given to hr_request_new() is NOT copied: it must stay valid and
+ *     unchanged until the completion callback has run.
+ *   - hr_client_close() hands the client back to the engine, which frees it once its last
+ *     request and connection are gone.
+ */
+#ifndef HR_H
+#define HR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hr_client_s hr_client_t;
+typedef struct hr_request_s hr_request_t;
+
+/* Error codes: 0 is success, every failure is a negative HR_E* value. */
+typedef enum {
+    HR_OK = 0,
+    HR_E_NOMEM = -1,
+    HR_E_INVALID_URL = -2,          /* malformed URL */
+    HR_E_UNSUPPORTED_SCHEME = -3,   /* not http:// or https:// */
+    HR_E_INVALID_METHOD = -4,
+    HR_E_INVALID_HEADER = -5,       /* bad header name, or CR/LF/NUL in a value */
+    HR_E_CONNECT = -6,              /* DNS failure, refused, unreachable */
+    HR_E_CONNECT_TIMEOUT = -7,      /* the connect phase alone exceeded the timeout */
+    HR_E_READ_TIMEOUT = -8,         /* head or next body chunk not received in time */
+    HR_E_WRITE = -9,
+    HR_E_READ = -10,                /* reset or EOF in the middle of a response */
+    HR_E_PROTOCOL = -11,            /* malformed response, limits exceeded */
+    HR_E_CANCELLED = -12,
+    HR_E_CLOSED = -13,              /* the client was closed before the request started */
+    HR_E_TLS = -14,                 /* reserved for the TLS layer */
+    HR_E_UNSUPPORTED = -15,         /* a feature this build does not have (e.g. https) */
+} hr_err_t;
+
+typedef struct {
+    unsigned max_inflight;         /* requests running at once; 0 = no cap (others queue) */
+    unsigned max_conns_per_origin; /* 0 = HR_DEFAULT_MAX_CONNS_PER_ORIGIN */
+    uint64_t idle_timeout_ms;      /* pooled connection lifetime when idle; 0 = default */
+} hr_client_config_t;
+
+#define HR_DEFAULT_MAX_CONNS_PER_ORIGIN 512
+#define HR_DEFAULT_IDLE_TIMEOUT_MS 90000
+#define HR_MAX_HEADER_BYTES (64 * 1024)
+#define HR_MAX_HEADERS 100
+#define HR_MAX_INTERIM_RESPONSES 16
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} hr_header_t;
+
+/* Called on the loop thread exactly once per started request, never from inside
+ * hr_client_start() itself. The callback may start other requests. */
+typedef void (*hr_complete_cb)(hr_request_t *req);
+
+/* --- clients ---------------------------------------------------------------------------- */
+
+/* Any thread: allocates only; libuv handles are created lazily on the loop thread. */
+hr_client_t *hr_client_new(uv_loop_t *loop, const hr_client_config_t *config);
+
+/* Loop thread. Idle connections close now; requests in flight finish, later starts fail with
+ * HR_E_CLOSED; the client frees itself when nothing is left. */
+void hr_client_close(hr_client_t *client);
+
+/* Loop thread. Number of open connections (idle + busy), for tests and stats. */
+size_t hr_client_conn_count(const hr_client_t *client);
+
+/* --- requests --------------------------------------------------------------------------- */
+
+/*
+ * Any thread. Validates the method, URL and headers and serialises the request head into one
+ * buffer. Nothing is sent. `headers` are sent in order after Host; the engine adds Host
+ * (unless given) and Content-Length (when a body is given or the method is POST/PUT/PATCH,
+ * unless Content-Length or Transfer-Encoding is given). On failure returns NULL and stores an
+ * HR_E* code in *err and a NUL-terminated reason in errbuf.
+ */
+hr_request_t *hr_request_new(const char *method, size_t method_len, const char *url,
+                             size_t url_len, const hr_header_t *headers, size_t nheaders,
+                             const void *body, size_t body_len, int *err, char *errbuf,
+                             size_t errbuf_len);
+
+/* Any thread, before the request is started. 0 disables the timeout. */
+void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms);
+void hr_request_set_data(hr_request_t *req, void *data);
+void *hr_request_get_data(const hr_request_t *req);
+
+/* Loop thread. Returns 0, or a negative code (nothing started, the callback will not run). */
+int hr_client_start(hr_client_t *client, hr_request_t *req, hr_complete_cb cb);
+
+/* Loop thread. Aborts a started request: its connection is closed (never pooled) and the
+ * callback runs with HR_E_CANCELLED (possibly before this returns). No-op once completed. */
+void hr_request_cancel(hr_request_t *req);
+
+/* Any thread, when the request is not (or no longer) in the engine. */
+void hr_request_free(hr_request_t *req);
+
+/* --- results (valid after the completion callback) --------------------------------------- */
+
+int hr_request_error(const hr_request_t *req);            /* 0 or HR_E* */
+const char *hr_request_error_message(const hr_request_t *req);
+int hr_request_status(const hr_request_t *req);
+int hr_request_http_minor(const hr_request_t *req);      /* 0 or 1 (HTTP/1.x) */
+/* "name\0value\0" pairs in wire order; names lowercased. */
+const char *hr_request_headers(const hr_request_t *req, size_t *len, size_t *count);
+const char *hr_request_body(const hr_request_t *req, size_t *len);
+/* Final URL (the request URL until redirects are followed). */
+const char *hr_request_url(const hr_request_t *req, size_t *len);
+/* The serialised request head (valid for the request's lifetime). */
+const char *hr_request_head(const hr_request_t *req, size_t *len);
+/* Whether the response was read from a pooled (reused) connection. */
+int hr_request_reused(const hr_request_t *req);
+
+const char *hr_strerror(int err);
+
+/* Process-wide counters of live engine objects, for leak checks. */
+typedef struct {
+    int64_t requests;
+    int64_t conns;
+    int64_t clients;
+} hr_stats_t;
+void hr_get_stats(hr_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HR_H */

@@ -1,0 +1,249 @@
+/*
+ * internal.h — engine-private types. Everything declared here runs on the loop thread unless
+ * its comment says otherwise.
+ */
+#ifndef HR_INTERNAL_H
+#define HR_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hr.h"
+#include "llhttp.h"
+
+#define HR_READ_BUF_SIZE (64 * 1024)
+#define HR_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define HR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- intrusive doubly linked list (circular, with a sentinel head) ---- */
+
+typedef struct hr_queue_s {
+    struct hr_queue_s *next, *prev;
+} hr_queue_t;
+
+static inline void hr_queue_init(hr_queue_t *q) { q->next = q->prev = q; }
+static inline int hr_queue_empty(const hr_queue_t *q) { return q->next == q; }
+static inline void hr_queue_insert_tail(hr_queue_t *h, hr_queue_t *q)
+{
+    q->next = h;
+    q->prev = h->prev;
+    q->prev->next = q;
+    h->prev = q;
+}
+static inline void hr_queue_insert_head(hr_queue_t *h, hr_queue_t *q)
+{
+    q->next = h->next;
+    q->prev = h;
+    q->next->prev = q;
+    h->next = q;
+}
+static inline void hr_queue_remove(hr_queue_t *q)
+{
+    q->prev->next = q->next;
+    q->next->prev = q->prev;
+    q->next = q->prev = q;
+}
+/* Moves every element of `from` to the empty list `to`. */
+static inline void hr_queue_move(hr_queue_t *from, hr_queue_t *to)
+{
+    if (hr_queue_empty(from)) {
+        hr_queue_init(to);
+        return;
+    }
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    hr_queue_init(from);
+}
+
+/* ---- growable byte buffer ---- */
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} hr_buf_t;
+
+int hr_buf_reserve(hr_buf_t *b, size_t extra);
+int hr_buf_append(hr_buf_t *b, const void *p, size_t n);
+void hr_buf_free(hr_buf_t *b);
+
+/* ---- stats ---- */
+
+extern atomic_int_fast64_t hr__stat_requests, hr__stat_conns, hr__stat_clients;
+
+/* ---- parsed URL (offsets into the request's url copy) ---- */
+
+typedef struct {
+    bool tls;
+    uint16_t port;
+    char *host;     /* NUL-terminated, without IPv6 brackets */
+    size_t host_len;
+    bool host_is_ipv6;
+} hr_target_t;
+
+int hr_url_parse(const char *url, size_t len, hr_target_t *t, size_t *path_off, size_t *path_len,
+                 char *errbuf, size_t errbuf_len);
+
+/* ---- requests ---- */
+
+typedef enum {
+    HR_REQ_NEW = 0,
+    HR_REQ_QUEUED_CLIENT, /* waiting for the client's max_inflight */
+    HR_REQ_QUEUED_ORIGIN, /* waiting for a connection of its origin */
+    HR_REQ_ON_CONN,       /* attached to a connection */
+    HR_REQ_DEFERRED,      /* failed inside hr_client_start; completes on the next tick */
+    HR_REQ_DONE,
+} hr_req_state_t;
+
+struct hr_conn_s;
+struct hr_origin_s;
+
+struct hr_request_s {
+    hr_queue_t link; /* in a wait queue while QUEUED_* */
+    hr_client_t *client;
+    struct hr_conn_s *conn;
+    hr_complete_cb cb;
+    void *data;
+    hr_req_state_t state;
+
+    /* request (immutable once built) */
+    char *url; /* NUL-terminated copy */
+    size_t url_len;
+    hr_target_t target;
+    char *origin_key; /* "http://host:port", NUL-terminated */
+    size_t origin_key_len;
+    char *head; /* serialised request head */
+    size_t head_len;
+    const char *body; /* borrowed, see hr.h */
+    size_t body_len;
+    bool has_body;
+    bool is_head;
+    bool idempotent;
+    uint64_t timeout_ms;
+    uint64_t deadline; /* uv_now() based, while queued */
+    uint8_t retries;
+
+    /* response */
+    int status;
+    int http_minor;
+    bool got_bytes; /* any response byte received on the current attempt */
+    bool reused;
+    hr_buf_t headers; /* "name\0value\0" */
+    size_t nheaders;
+    hr_buf_t body_out;
+
+    int err;
+    char errmsg[256];
+};
+
+void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- connections and pool ---- */
+
+typedef enum {
+    HR_CONN_RESOLVING = 1,
+    HR_CONN_CONNECTING,
+    HR_CONN_ACTIVE, /* a request is being written / its response read */
+    HR_CONN_IDLE,   /* in the pool */
+    HR_CONN_CLOSING,
+} hr_conn_state_t;
+
+typedef struct hr_origin_s {
+    struct hr_origin_s *hnext; /* hash chain */
+    char *key;
+    size_t key_len;
+    uint32_t hash;
+    hr_queue_t idle;    /* idle conns, most recently used first */
+    hr_queue_t waiting; /* requests waiting for a connection */
+    unsigned nconns;    /* open conns incl. connecting */
+} hr_origin_t;
+
+typedef struct hr_conn_s {
+    uv_tcp_t *tcp; /* one per connect attempt; freed in its close callback */
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    hr_client_t *client;
+    hr_origin_t *origin;
+    hr_queue_t link; /* in origin->idle while idle */
+    hr_request_t *req;
+    hr_conn_state_t state;
+    llhttp_t parser;
+
+    /* resolved addresses (copied) and the next one to try */
+    struct sockaddr_storage addrs[8];
+    int naddrs;
+    int next_addr;
+    int last_connect_err;
+
+    unsigned handles_open; /* tcp/timer handles not yet closed */
+    bool gai_pending;
+    bool reading;
+    bool write_pending;
+    bool keep_alive;     /* llhttp said so at message complete */
+    bool leftover;       /* bytes after the message: never pool */
+    bool headers_done;
+    bool in_trailers;
+    bool te_seen;
+    bool msg_done;
+    bool reused;
+    size_t head_bytes;  /* bytes of status line + headers of the current message */
+    size_t ext_bytes;   /* chunk-extension bytes of the current chunk */
+    uint8_t interim;    /* 1xx responses skipped */
+    unsigned ntrailers;
+    hr_buf_t field;     /* current header name while it is split across reads */
+    hr_buf_t value;     /* current header value while it is split across reads */
+} hr_conn_t;
+
+struct hr_client_s {
+    uv_loop_t *loop;
+    hr_client_config_t config;
+    bool closing;
+    bool timer_inited;
+    bool timer_closing;
+    unsigned inflight;   /* started requests not yet completed (excl. client-queued) */
+    hr_queue_t queued;   /* requests waiting for max_inflight */
+    size_t nconns;       /* all conns incl. closing ones */
+    uv_timer_t sweep;    /* deadlines of queued requests, deferred completions */
+    hr_queue_t deferred; /* requests that failed before reaching a connection */
+    char *rbuf;          /* read buffer shared by this client's connections */
+    uint64_t sweep_due;
+    hr_origin_t **buckets;
+    unsigned nbuckets;
+    unsigned norigins;
+};
+
+/* pool.c */
+void hr__client_request_done(hr_client_t *c, hr_request_t *req);
+void hr__complete_later(hr_client_t *c, hr_request_t *req);
+void hr__request_retry(hr_request_t *req);
+void hr__conn_released(hr_conn_t *conn, bool reusable);
+void hr__conn_freed(hr_client_t *c);
+void hr__origin_dispatch(hr_client_t *c, hr_origin_t *o, hr_request_t *req);
+
+/* conn.c */
+hr_conn_t *hr__conn_new(hr_client_t *c, hr_origin_t *o);
+void hr__conn_connect(hr_conn_t *conn, hr_request_t *req);
+void hr__conn_send(hr_conn_t *conn, hr_request_t *req);
+void hr__conn_park(hr_conn_t *conn);
+void hr__conn_close(hr_conn_t *conn);
+
+/* dns.c */
+int hr__dns_cache_get(const char *host, uint16_t port, struct sockaddr_storage *out, int max,
+                      uint64_t now_ms);
+void hr__dns_cache_put(const char *host, uint16_t port, const struct sockaddr_storage *addrs,
+                       int n, uint64_t now_ms);
+int hr__parse_ip_literal(const char *host, uint16_t port, struct sockaddr_storage *out);
+
+/* h1.c */
+extern const llhttp_settings_t hr__h1_settings;
+void hr__h1_begin(hr_conn_t *conn);
+
+#endif /* HR_INTERNAL_H */

@@ -1,0 +1,478 @@
+/*
+ * request.c — the request record: URL parsing, validation and head serialisation (any
+ * thread), result accessors, error strings and the small buffer helper.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+atomic_int_fast64_t hr__stat_requests, hr__stat_conns, hr__stat_clients;
+
+void hr_get_stats(hr_stats_t *out)
+{
+    out->requests = atomic_load(&hr__stat_requests);
+    out->conns = atomic_load(&hr__stat_conns);
+    out->clients = atomic_load(&hr__stat_clients);
+}
+
+/* ---- buffer ---- */
+
+int hr_buf_reserve(hr_buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    size_t need = b->len + extra;
+    if (need < b->len)
+        return HR_E_NOMEM;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap * 2 > cap ? cap * 2 : need;
+    char *p = realloc(b->data, cap);
+    if (p == NULL)
+        return HR_E_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int hr_buf_append(hr_buf_t *b, const void *p, size_t n)
+{
+    if (hr_buf_reserve(b, n) != 0)
+        return HR_E_NOMEM;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void hr_buf_free(hr_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- errors ---- */
+
+const char *hr_strerror(int err)
+{
+    switch (err) {
+    case HR_OK: return "ok";
+    case HR_E_NOMEM: return "out of memory";
+    case HR_E_INVALID_URL: return "invalid URL";
+    case HR_E_UNSUPPORTED_SCHEME: return "unsupported URL scheme";
+    case HR_E_INVALID_METHOD: return "invalid method";
+    case HR_E_INVALID_HEADER: return "invalid header";
+    case HR_E_CONNECT: return "connect error";
+    case HR_E_CONNECT_TIMEOUT: return "connect timeout";
+    case HR_E_READ_TIMEOUT: return "read timeout";
+    case HR_E_WRITE: return "write error";
+    case HR_E_READ: return "read error";
+    case HR_E_PROTOCOL: return "protocol error";
+    case HR_E_CANCELLED: return "cancelled";
+    case HR_E_CLOSED: return "client closed";
+    case HR_E_TLS: return "TLS error";
+    case HR_E_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown error";
+}
+
+void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
+{
+    if (req->err != 0)
+        return; /* the first error is the cause; later ones are consequences */
+    req->err = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->errmsg, sizeof(req->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+static void set_err(char *errbuf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *errbuf, size_t n, const char *fmt, ...)
+{
+    if (errbuf == NULL || n == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- character classes (RFC 9110 token, RFC 3986) ---- */
+
+static bool is_tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+}
+
+static bool is_regname_char(unsigned char c)
+{
+    static const char extra[] = "-._~!$&'()*+,;=%";
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+}
+
+static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+
+static bool ieq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if (lower(a[i]) != b[i])
+            return false;
+    return true;
+}
+
+/* ---- URL ---- */
+
+/*
+ * Parses an absolute http(s) URL. The host is copied (lowercased) into t->host; the
+ * request target (path + query, without the fragment) is [*path_off, *path_off + *path_len)
+ * of `url` ("/" when empty: *path_len == 0). Userinfo is skipped: credentials in URLs are
+ * turned into an Authorization header by the caller, never sent in the request line.
+ */
+int hr_url_parse(const char *url, size_t len, hr_target_t *t, size_t *path_off, size_t *path_len,
+                 char *errbuf, size_t errbuf_len)
+{
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            set_err(errbuf, errbuf_len,
+                    "invalid URL: character 0x%02x at position %zu is not allowed", c, i);
+            return HR_E_INVALID_URL;
+        }
+    }
+    const char *sep = NULL;
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (url[i] == ':' && url[i + 1] == '/' && url[i + 2] == '/') {
+            sep = url + i;
+            break;
+        }
+        if (url[i] == '/' || url[i] == '?' || url[i] == '#')
+            break;
+    }
+    if (sep == NULL) {
+        set_err(errbuf, errbuf_len, "invalid URL: missing scheme (expected http:// or https://)");
+        return HR_E_INVALID_URL;
+    }
+    size_t slen = (size_t)(sep - url);
+    if (ieq(url, slen, "http")) {
+        t->tls = false;
+        t->port = 80;
+    } else if (ieq(url, slen, "https")) {
+        t->tls = true;
+        t->port = 443;
+    } else {
+        set_err(errbuf, errbuf_len, "unsupported URL scheme '%.*s' (expected http or https)",
+                (int)(slen > 32 ? 32 : slen), url);
+        return HR_E_UNSUPPORTED_SCHEME;
+    }
+    const char *p = sep + 3;
+    const char *end = url + len;
+    const char *auth_end = p;
+    while (auth_end < end && *auth_end != '/' && *auth_end != '?' && *auth_end != '#')
+        auth_end++;
+    /* skip userinfo: the last '@' of the authority ends it */
+    for (const char *q = auth_end; q > p; q--) {
+        if (q[-1] == '@') {
+            p = q;
+            break;
+        }
+    }
+    const char *host = p, *host_end;
+    const char *port_s = NULL;
+    if (p < auth_end && *p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(auth_end - p));
+        if (rb == NULL) {
+            set_err(errbuf, errbuf_len, "invalid URL: unterminated IPv6 address");
+            return HR_E_INVALID_URL;
+        }
+        host = p + 1;
+        host_end = rb;
+        t->host_is_ipv6 = true;
+        if (rb + 1 < auth_end) {
+            if (rb[1] != ':') {
+                set_err(errbuf, errbuf_len, "invalid URL: unexpected character after ']'");
+                return HR_E_INVALID_URL;
+            }
+            port_s = rb + 2;
+        }
+        for (const char *q = host; q < host_end; q++) {
+            unsigned char c = (unsigned char)*q;
+            if (!(c == ':' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                  (c >= 'A' && c <= 'F'))) {
+                set_err(errbuf, errbuf_len, "invalid URL: bad IPv6 address");
+                return HR_E_INVALID_URL;
+            }
+        }
+    } else {
+        host_end = auth_end;
+        const char *colon = memchr(p, ':', (size_t)(auth_end - p));
+        if (colon != NULL) {
+            host_end = colon;
+            port_s = colon + 1;
+        }
+        for (const char *q = host; q < host_end; q++) {
+            if (!is_regname_char((unsigned char)*q)) {
+                set_err(errbuf, errbuf_len, "invalid URL: character '%c' not allowed in host",
+                        *q);
+                return HR_E_INVALID_URL;
+            }
+        }
+    }
+    if (host_end == host) {
+        set_err(errbuf, errbuf_len, "invalid URL: empty host");
+        return HR_E_INVALID_URL;
+    }
+    if (port_s != NULL) {
+        if (port_s == auth_end) {
+            /* "http://host:/" — an empty port means the default (RFC 3986 §3.2.3) */
+        } else {
+            unsigned long v = 0;
+            for (const char *q = port_s; q < auth_end; q++) {
+                if (*q < '0' || *q > '9' || q - port_s > 5) {
+                    set_err(errbuf, errbuf_len, "invalid URL: invalid port");
+                    return HR_E_INVALID_URL;
+                }
+                v = v * 10 + (unsigned long)(*q - '0');
+            }
+            if (v == 0 || v > 65535) {
+                set_err(errbuf, errbuf_len, "invalid URL: port %lu out of range", v);
+                return HR_E_INVALID_URL;
+            }
+            t->port = (uint16_t)v;
+        }
+    }
+    t->host_len = (size_t)(host_end - host);
+    t->host = malloc(t->host_len + 1);
+    if (t->host == NULL)
+        return HR_E_NOMEM;
+    for (size_t i = 0; i < t->host_len; i++)
+        t->host[i] = lower(host[i]);
+    t->host[t->host_len] = '\0';
+
+    const char *frag = memchr(auth_end, '#', (size_t)(end - auth_end));
+    *path_off = (size_t)(auth_end - url);
+    *path_len = (size_t)((frag ? frag : end) - auth_end);
+    return 0;
+}
+
+/* ---- request construction ---- */
+
+static const char *const METHODS[] = {"GET", "HEAD", "OPTIONS", "DELETE", "POST", "PUT",
+                                      "PATCH", "TRACE", "CONNECT"};
+
+hr_request_t *hr_request_new(const char *method, size_t method_len, const char *url,
+                             size_t url_len, const hr_header_t *headers, size_t nheaders,
+                             const void *body, size_t body_len, int *err, char *errbuf,
+                             size_t errbuf_len)
+{
+    int rc;
+    hr_request_t *req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        *err = HR_E_NOMEM;
+        set_err(errbuf, errbuf_len, "out of memory");
+        return NULL;
+    }
+    atomic_fetch_add(&hr__stat_requests, 1);
+
+    if (method_len == 0 || method_len > 32) {
+        rc = HR_E_INVALID_METHOD;
+        set_err(errbuf, errbuf_len, "invalid HTTP method");
+        goto error;
+    }
+    for (size_t i = 0; i < method_len; i++) {
+        if (!is_tchar((unsigned char)method[i])) {
+            rc = HR_E_INVALID_METHOD;
+            set_err(errbuf, errbuf_len, "invalid HTTP method");
+            goto error;
+        }
+    }
+    req->is_head = method_len == 4 && memcmp(method, "HEAD", 4) == 0;
+    req->idempotent = false;
+    for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++) {
+        if (strlen(METHODS[i]) == method_len && memcmp(METHODS[i], method, method_len) == 0) {
+            /* RFC 9110 §9.2.2: GET HEAD OPTIONS TRACE PUT DELETE are idempotent */
+            req->idempotent = i != 4 && i != 6 && i != 8;
+            break;
+        }
+    }
+
+    size_t path_off, path_len;
+    rc = hr_url_parse(url, url_len, &req->target, &path_off, &path_len, errbuf, errbuf_len);
+    if (rc != 0)
+        goto error;
+
+    req->url = malloc(url_len + 1);
+    if (req->url == NULL)
+        goto nomem;
+    memcpy(req->url, url, url_len);
+    req->url[url_len] = '\0';
+    req->url_len = url_len;
+
+    /* origin key: scheme://host:port — the pool's bucket */
+    size_t klen = req->target.host_len + 16;
+    req->origin_key = malloc(klen);
+    if (req->origin_key == NULL)
+        goto nomem;
+    req->origin_key_len = (size_t)snprintf(req->origin_key, klen, "%s://%s:%u",
+                                           req->target.tls ? "https" : "http", req->target.host,
+                                           (unsigned)req->target.port);
+
+    bool have_host = false, have_framing = false;
+    size_t total = method_len + 1 + (path_len ? path_len : 1) + 11; /* " HTTP/1.1\r\n" */
+    for (size_t i = 0; i < nheaders; i++) {
+        const hr_header_t *h = &headers[i];
+        if (h->name_len == 0) {
+            rc = HR_E_INVALID_HEADER;
+            set_err(errbuf, errbuf_len, "Illegal header name: empty");
+            goto error;
+        }
+        for (size_t j = 0; j < h->name_len; j++) {
+            if (!is_tchar((unsigned char)h->name[j])) {
+                rc = HR_E_INVALID_HEADER;
+                set_err(errbuf, errbuf_len, "Illegal header name %.*s",
+                        (int)(h->name_len > 64 ? 64 : h->name_len), h->name);
+                goto error;
+            }
+        }
+        for (size_t j = 0; j < h->value_len; j++) {
+            char c = h->value[j];
+            if (c == '\r' || c == '\n' || c == '\0') {
+                rc = HR_E_INVALID_HEADER;
+                set_err(errbuf, errbuf_len,
+                        "Illegal header value for %.*s: contains CR, LF or NUL",
+                        (int)(h->name_len > 64 ? 64 : h->name_len), h->name);
+                goto error;
+            }
+        }
+        if (ieq(h->name, h->name_len, "host"))
+            have_host = true;
+        else if (ieq(h->name, h->name_len, "content-length") ||
+                 ieq(h->name, h->name_len, "transfer-encoding"))
+            have_framing = true;
+        total += h->name_len + h->value_len + 4;
+    }
+    bool is_upload = (method_len == 4 && memcmp(method, "POST", 4) == 0) ||
+                     (method_len == 3 && memcmp(method, "PUT", 3) == 0) ||
+                     (method_len == 5 && memcmp(method, "PATCH", 5) == 0);
+    total += req->target.host_len + 32 + 40 + 2;
+
+    req->head = malloc(total);
+    if (req->head == NULL)
+        goto nomem;
+    char *w = req->head;
+#define PUT(p, n)                                                                              \
+    do {                                                                                       \
+        memcpy(w, (p), (n));                                                                   \
+        w += (n);                                                                              \
+    } while (0)
+    PUT(method, method_len);
+    *w++ = ' ';
+    if (path_len == 0)
+        *w++ = '/';
+    else if (url[path_off] == '?') {
+        *w++ = '/'; /* "http://h?q" → "/?q" (the +2 slack in `total` covers it) */
+        PUT(url + path_off, path_len);
+    } else
+        PUT(url + path_off, path_len);
+    PUT(" HTTP/1.1\r\n", 11);
+    if (!have_host) {
+        bool default_port = req->target.port == (req->target.tls ? 443 : 80);
+        PUT("Host: ", 6);
+        if (req->target.host_is_ipv6)
+            *w++ = '[';
+        PUT(req->target.host, req->target.host_len);
+        if (req->target.host_is_ipv6)
+            *w++ = ']';
+        if (!default_port)
+            w += sprintf(w, ":%u", (unsigned)req->target.port);
+        PUT("\r\n", 2);
+    }
+    for (size_t i = 0; i < nheaders; i++) {
+        PUT(headers[i].name, headers[i].name_len);
+        PUT(": ", 2);
+        PUT(headers[i].value, headers[i].value_len);
+        PUT("\r\n", 2);
+    }
+    if (!have_framing && (body != NULL || is_upload))
+        w += sprintf(w, "Content-Length: %zu\r\n", body != NULL ? body_len : (size_t)0);
+    PUT("\r\n", 2);
+#undef PUT
+    req->head_len = (size_t)(w - req->head);
+    req->body = body;
+    req->body_len = body != NULL ? body_len : 0;
+    req->has_body = body != NULL && body_len > 0;
+    *err = 0;
+    return req;
+
+nomem:
+    rc = HR_E_NOMEM;
+    set_err(errbuf, errbuf_len, "out of memory");
+error:
+    *err = rc;
+    hr_request_free(req);
+    return NULL;
+}
+
+void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms) { req->timeout_ms = timeout_ms; }
+void hr_request_set_data(hr_request_t *req, void *data) { req->data = data; }
+void *hr_request_get_data(const hr_request_t *req) { return req->data; }
+
+void hr_request_free(hr_request_t *req)
+{
+    if (req == NULL)
+        return;
+    free(req->target.host);
+    free(req->url);
+    free(req->origin_key);
+    free(req->head);
+    hr_buf_free(&req->headers);
+    hr_buf_free(&req->body_out);
+    free(req);
+    atomic_fetch_sub(&hr__stat_requests, 1);
+}
+
+int hr_request_error(const hr_request_t *req) { return req->err; }
+const char *hr_request_error_message(const hr_request_t *req)
+{
+    return req->errmsg[0] ? req->errmsg : hr_strerror(req->err);
+}
+int hr_request_status(const hr_request_t *req) { return req->status; }
+int hr_request_http_minor(const hr_request_t *req) { return req->http_minor; }
+int hr_request_reused(const hr_request_t *req) { return req->reused; }
+
+const char *hr_request_headers(const hr_request_t *req, size_t *len, size_t *count)
+{
+    *len = req->headers.len;
+    *count = req->nheaders;
+    return req->headers.data ? req->headers.data : "";
+}
+
+const char *hr_request_body(const hr_request_t *req, size_t *len)
+{
+    *len = req->body_out.len;
+    return req->body_out.data ? req->body_out.data : "";
+}
+
+const char *hr_request_head(const hr_request_t *req, size_t *len)
+{
+    *len = req->head_len;
+    return req->head;
+}
+
+const char *hr_request_url(const hr_request_t *req, size_t *len)
+{
+    *len = req->url_len;
+    return req->url;
+}

@@ -1,0 +1,281 @@
+/*
+ * test_embed.c — the engine embedded in a caller's own uv_loop_t, as a C program would use it.
+ *
+ * One loop runs both a scripted HTTP server (libuv TCP, canned bytes per path) and the httpr
+ * client; the cases run one after another from the completion callbacks. Covers the llhttp
+ * glue (framing, limits, interim responses) and the pool (reuse, poisoning, retry) through
+ * the public API only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hr.h"
+
+static uv_loop_t loop;
+static uv_tcp_t server;
+static int port;
+static hr_client_t *client;
+static int failures;
+static int accepted; /* connections the server accepted */
+
+/* ---- scripted server ---- */
+
+typedef struct {
+    uv_tcp_t tcp;
+    char buf[8192];
+    size_t len;
+    int id;
+} sconn_t;
+
+static void s_on_close(uv_handle_t *h) { free(h->data); }
+static void s_on_write(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+    free(w);
+}
+
+static void s_send(sconn_t *c, const char *data, size_t n)
+{
+    uv_write_t *w = malloc(sizeof(*w));
+    char *copy = malloc(n);
+    memcpy(copy, data, n);
+    w->data = copy;
+    uv_buf_t b = uv_buf_init(copy, (unsigned)n);
+    uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, s_on_write);
+}
+
+static void s_close(sconn_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, s_on_close);
+}
+
+#define LIT(s) s, sizeof(s) - 1
+
+static void s_respond(sconn_t *c, const char *path)
+{
+    if (strcmp(path, "/hello") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello"));
+    } else if (strcmp(path, "/chunked") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: x\r\n\r\n"));
+    } else if (strcmp(path, "/close") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\n\r\nuntil-eof"));
+        s_close(c);
+    } else if (strcmp(path, "/head") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"));
+    } else if (strcmp(path, "/interim") == 0) {
+        s_send(c, LIT("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    } else if (strcmp(path, "/bad-status") == 0) {
+        s_send(c, LIT("HTTP/1.1 abc\r\n\r\n"));
+    } else if (strcmp(path, "/te-gzip") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx"));
+    } else if (strcmp(path, "/cl-te") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n0\r\n\r\n"));
+    } else if (strcmp(path, "/many-headers") == 0) {
+        char big[8192];
+        size_t n = (size_t)sprintf(big, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n");
+        for (int i = 0; i < 101; i++)
+            n += (size_t)sprintf(big + n, "X-%d: v\r\n", i);
+        n += (size_t)sprintf(big + n, "\r\n");
+        s_send(c, big, n);
+    } else if (strcmp(path, "/poison") == 0) {
+        /* a 204 "with a body": the bytes after it must not be parsed as the next response */
+        s_send(c, LIT("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/"));
+    } else if (strcmp(path, "/reset-mid-body") == 0) {
+        s_send(c, LIT("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"));
+        s_close(c);
+    } else if (strcmp(path, "/empty-close") == 0) {
+        s_close(c);
+    } else if (strcmp(path, "/stall") == 0) {
+        /* say nothing */
+    } else {
+        s_send(c, LIT("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
+    }
+}
+
+static void s_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    sconn_t *c = h->data;
+    (void)sz;
+    b->base = c->buf + c->len;
+    b->len = sizeof(c->buf) - c->len;
+}
+
+static void s_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    sconn_t *c = s->data;
+    (void)b;
+    if (n < 0) {
+        s_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    for (;;) {
+        char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (end == NULL)
+            return;
+        char path[256] = {0};
+        sscanf(c->buf, "%*s %255s", path);
+        size_t used = (size_t)(end + 4 - c->buf);
+        memmove(c->buf, c->buf + used, c->len - used);
+        c->len -= used;
+        s_respond(c, path);
+        if (uv_is_closing((uv_handle_t *)&c->tcp))
+            return;
+    }
+}
+
+static void s_on_conn(uv_stream_t *srv, int status)
+{
+    if (status < 0)
+        return;
+    sconn_t *c = calloc(1, sizeof(*c));
+    uv_tcp_init(&loop, &c->tcp);
+    c->tcp.data = c;
+    c->id = ++accepted;
+    if (uv_accept(srv, (uv_stream_t *)&c->tcp) == 0)
+        uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_on_read);
+    else
+        s_close(c);
+}
+
+/* ---- cases ---- */
+
+typedef struct {
+    const char *method;
+    const char *path;
+    int want_err;          /* 0 or HR_E_* */
+    int want_status;
+    const char *want_body; /* NULL: don't check */
+    int want_new_conn;     /* -1: don't check, 0: reused, 1: a new connection */
+    uint64_t timeout_ms;
+    int cancel;            /* cancel right after starting */
+} tcase_t;
+
+static const tcase_t cases[] = {
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 0, 0, 0},
+    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0},
+    {"HEAD", "/head", 0, 200, "", 0, 0, 0},
+    {"GET", "/interim", 0, 200, "ok", 0, 0, 0},
+    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0}, /* the close-delimited conn was not pooled */
+    {"GET", "/poison", 0, 204, "", 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0}, /* poisoned conn was not pooled */
+    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
+    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
+    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
+    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
+    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0},
+    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
+    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0},
+    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0},
+};
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static size_t current;
+static int accepted_before;
+
+static void start_case(void);
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "FAIL case %zu (%s %s): %s\n", current, cases[current].method,
+                cases[current].path, what);
+        failures++;
+    }
+}
+
+static void on_done(hr_request_t *req)
+{
+    const tcase_t *t = &cases[current];
+    int err = hr_request_error(req);
+    if (err != t->want_err) {
+        fprintf(stderr, "  got error %d (%s), want %d\n", err, hr_request_error_message(req),
+                t->want_err);
+        check(0, "error code");
+    } else if (err == 0) {
+        size_t len;
+        const char *body = hr_request_body(req, &len);
+        check(hr_request_status(req) == t->want_status, "status");
+        if (t->want_body)
+            check(len == strlen(t->want_body) && memcmp(body, t->want_body, len) == 0, "body");
+    }
+    if (t->want_new_conn >= 0)
+        check((accepted > accepted_before) == t->want_new_conn, "connection reuse");
+    hr_request_free(req);
+    current++;
+    start_case();
+}
+
+static void on_stopped(uv_handle_t *h) { (void)h; }
+
+static void start_case(void)
+{
+    if (current == NCASES) {
+        hr_client_close(client); /* frees itself once its connections are closed */
+        uv_close((uv_handle_t *)&server, on_stopped);
+        return;
+    }
+    const tcase_t *t = &cases[current];
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, t->path);
+    hr_header_t hs[] = {{"accept", 6, "*/*", 3}};
+    int err;
+    char ebuf[256];
+    hr_request_t *req = hr_request_new(t->method, strlen(t->method), url, strlen(url), hs, 1,
+                                       NULL, 0, &err, ebuf, sizeof(ebuf));
+    if (req == NULL) {
+        fprintf(stderr, "hr_request_new: %s\n", ebuf);
+        exit(2);
+    }
+    hr_request_set_timeout(req, t->timeout_ms ? t->timeout_ms : 5000);
+    accepted_before = accepted;
+    if (hr_client_start(client, req, on_done) != 0) {
+        fprintf(stderr, "hr_client_start failed\n");
+        exit(2);
+    }
+    if (t->cancel)
+        hr_request_cancel(req);
+}
+
+int main(void)
+{
+    uv_loop_init(&loop);
+    uv_tcp_init(&loop, &server);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
+    if (uv_listen((uv_stream_t *)&server, 128, s_on_conn) != 0)
+        return 2;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    uv_tcp_getsockname(&server, (struct sockaddr *)&ss, &len);
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+    hr_client_config_t cfg = {0};
+    client = hr_client_new(&loop, &cfg);
+    start_case();
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    hr_stats_t st;
+    hr_get_stats(&st);
+    if (st.requests != 0 || st.conns != 0 || st.clients != 0) {
+        fprintf(stderr, "FAIL leak: requests=%lld conns=%lld clients=%lld\n",
+                (long long)st.requests, (long long)st.conns, (long long)st.clients);
+        failures++;
+    }
+    if (uv_loop_close(&loop) != 0) {
+        fprintf(stderr, "FAIL: handles left open on the loop\n");
+        failures++;
+    }
+    printf("%zu cases, %d failures\n", NCASES, failures);
+    return failures ? 1 : 0;
+}
