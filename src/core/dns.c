@@ -5,6 +5,7 @@
  * previous client already made), so it is guarded by a mutex; callers copy entries out.
  * Bounded: HR_DNS_SLOTS entries, each kept HR_DNS_TTL_MS, replaced oldest first.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -25,7 +26,16 @@ static dns_entry_t cache[HR_DNS_SLOTS];
 static uv_once_t cache_once = UV_ONCE_INIT;
 static uv_mutex_t cache_mutex;
 
-static void cache_init(void) { uv_mutex_init(&cache_mutex); }
+/* fork() may happen while the reactor thread holds the lock: hold it across fork so the
+ * child never inherits it locked. */
+static void cache_lock(void) { uv_mutex_lock(&cache_mutex); }
+static void cache_unlock(void) { uv_mutex_unlock(&cache_mutex); }
+
+static void cache_init(void)
+{
+    uv_mutex_init(&cache_mutex);
+    pthread_atfork(cache_lock, cache_unlock, cache_unlock);
+}
 
 /* Any thread. Returns the number of addresses copied (0 on a miss or an expired entry). */
 int hr__dns_cache_get(const char *host, uint16_t port, struct sockaddr_storage *out, int max,
