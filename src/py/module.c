@@ -121,7 +121,7 @@ static struct {
     hr_queue_t ports;
     int running;
     int stop;
-    pid_t pid;
+    unsigned pid; /* hr_fork_generation() when started */
 } poster;
 
 /* reactor thread */
@@ -144,9 +144,42 @@ static void port_post(PortObject *p, preq_t *r)
 static void deliver(PortObject *p, preq_t *r);
 
 /* poster thread: the only place besides Python threads that takes the GIL */
+static void poster_post_batch(hr_queue_t *batch)
+{
+    while (!hr_queue_empty(batch)) {
+        PortObject *p = HR_CONTAINER_OF(batch->next, PortObject, post_link);
+        hr_queue_remove(&p->post_link);
+        /* Beware: p is alive because the records in p->done hold references to it and only
+         * drain (scheduled below) removes them. */
+        Py_INCREF(p);
+        PyObject *res = PyObject_CallOneArg(p->call_soon_threadsafe, p->drain);
+        if (res == NULL) {
+            /* the loop is closed: nobody will ever await these futures */
+            PyErr_Clear();
+            hr_queue_t dead;
+            uv_mutex_lock(&p->mutex);
+            hr_queue_move(&p->done, &dead);
+            p->scheduled = 0;
+            uv_mutex_unlock(&p->mutex);
+            while (!hr_queue_empty(&dead)) {
+                preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
+                hr_queue_remove(&r->done_link);
+                preq_release_py(r);
+                preq_unref(r);
+            }
+        }
+        Py_XDECREF(res);
+        Py_DECREF(p);
+    }
+}
+
 static void poster_main(void *arg)
 {
     (void)arg;
+    /* One thread state for the thread's whole life: PyGILState_Ensure/Release per batch
+     * would create and destroy one each time (an mmap, a munmap and a gettid per batch). */
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyThreadState *ts = PyEval_SaveThread();
     for (;;) {
         hr_queue_t batch;
         uv_mutex_lock(&poster.mutex);
@@ -156,42 +189,20 @@ static void poster_main(void *arg)
         int stop = poster.stop;
         uv_mutex_unlock(&poster.mutex);
         if (!hr_queue_empty(&batch)) {
-            PyGILState_STATE g = PyGILState_Ensure();
-            while (!hr_queue_empty(&batch)) {
-                PortObject *p = HR_CONTAINER_OF(batch.next, PortObject, post_link);
-                hr_queue_remove(&p->post_link);
-                /* Beware: p is alive because the records in p->done hold references to it
-                 * and only drain (scheduled below) removes them. */
-                Py_INCREF(p);
-                PyObject *res = PyObject_CallOneArg(p->call_soon_threadsafe, p->drain);
-                if (res == NULL) {
-                    /* the loop is closed: nobody will ever await these futures */
-                    PyErr_Clear();
-                    hr_queue_t dead;
-                    uv_mutex_lock(&p->mutex);
-                    hr_queue_move(&p->done, &dead);
-                    p->scheduled = 0;
-                    uv_mutex_unlock(&p->mutex);
-                    while (!hr_queue_empty(&dead)) {
-                        preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
-                        hr_queue_remove(&r->done_link);
-                        preq_release_py(r);
-                        preq_unref(r);
-                    }
-                }
-                Py_XDECREF(res);
-                Py_DECREF(p);
-            }
-            PyGILState_Release(g);
+            PyEval_RestoreThread(ts);
+            poster_post_batch(&batch);
+            ts = PyEval_SaveThread();
         }
         if (stop)
-            return;
+            break;
     }
+    PyEval_RestoreThread(ts);
+    PyGILState_Release(g);
 }
 
 static int poster_ensure(void)
 {
-    if (poster.running && poster.pid == getpid())
+    if (poster.running && poster.pid == hr_fork_generation())
         return 0;
     /* first start, or a forked child: state is re-created, the parent's is abandoned */
     uv_mutex_init(&poster.mutex);
@@ -203,13 +214,13 @@ static int poster_ensure(void)
         return -1;
     }
     poster.running = 1;
-    poster.pid = getpid();
+    poster.pid = hr_fork_generation();
     return 0;
 }
 
 static void poster_stop(void)
 {
-    if (!poster.running || poster.pid != getpid())
+    if (!poster.running || poster.pid != hr_fork_generation())
         return;
     uv_mutex_lock(&poster.mutex);
     poster.stop = 1;

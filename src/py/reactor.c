@@ -3,8 +3,9 @@
  * Python threads and the loop is this file's mutex, which only guards list pointers and a
  * flag.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "reactor.h"
 
@@ -15,12 +16,19 @@ typedef struct {
     uv_mutex_t mutex; /* guards inbox, wake_pending */
     hr_queue_t inbox;
     bool wake_pending;
-    pid_t pid;
+    unsigned fork_gen; /* hr_fork_generation() of the process that started it */
     hr_msg_handler_t handler;
 } reactor_t;
 
 static reactor_t *R;         /* the running reactor of this process, or NULL */
 static unsigned generation; /* bumped for every reactor started */
+static atomic_uint forks;   /* bumped in every forked child (cheaper than getpid()) */
+static uv_once_t atfork_once = UV_ONCE_INIT;
+
+static void on_fork_child(void) { atomic_fetch_add(&forks, 1); }
+static void install_atfork(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+unsigned hr_fork_generation(void) { return atomic_load_explicit(&forks, memory_order_relaxed); }
 
 /* reactor thread */
 static void on_wake(uv_async_t *a)
@@ -55,7 +63,8 @@ static void reactor_main(void *arg)
 
 uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
 {
-    if (R != NULL && R->pid == getpid()) {
+    uv_once(&atfork_once, install_atfork);
+    if (R != NULL && R->fork_gen == hr_fork_generation()) {
         *gen = generation;
         return &R->loop;
     }
@@ -71,7 +80,7 @@ uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
     uv_mutex_init(&r->mutex);
     hr_queue_init(&r->inbox);
     r->handler = handler;
-    r->pid = getpid();
+    r->fork_gen = hr_fork_generation();
     uv_async_init(&r->loop, &r->wake, on_wake);
     r->wake.data = r;
     if (uv_thread_create(&r->thread, reactor_main, r) != 0) {
@@ -89,7 +98,7 @@ uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
 
 unsigned hr_reactor_generation(void)
 {
-    return (R != NULL && R->pid == getpid()) ? generation : 0;
+    return (R != NULL && R->fork_gen == hr_fork_generation()) ? generation : 0;
 }
 
 void hr_reactor_post(hr_msg_t *msg)
@@ -108,7 +117,7 @@ void hr_reactor_post(hr_msg_t *msg)
 void hr_reactor_stop(void)
 {
     reactor_t *r = R;
-    if (r == NULL || r->pid != getpid())
+    if (r == NULL || r->fork_gen != hr_fork_generation())
         return;
     hr_msg_t *m = calloc(1, sizeof(*m));
     if (m == NULL)

@@ -34,6 +34,10 @@ typedef void (*hr_msg_handler_t)(hr_msg_t *msg);
 uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *generation);
 unsigned hr_reactor_generation(void);
 
+/* Any thread: changes in every forked child (pthread_atfork), so "am I the process that
+ * started this?" costs a load instead of a getpid() system call. */
+unsigned hr_fork_generation(void);
+
 /* Any thread: appends to the mailbox and wakes the reactor when the mailbox was empty. */
 void hr_reactor_post(hr_msg_t *msg);
 
