@@ -104,6 +104,11 @@ static int on_header_value_complete(llhttp_t *p)
         if (ch >= 'A' && ch <= 'Z')
             c->field.data[i] = (char)(ch + 32);
     }
+    /* RFC 9110 §5.5: the field value excludes trailing whitespace (llhttp drops the
+     * leading OWS itself) */
+    while (c->value.len > 0 &&
+           (c->value.data[c->value.len - 1] == ' ' || c->value.data[c->value.len - 1] == '\t'))
+        c->value.len--;
     if (c->field.len == 17 && memcmp(c->field.data, "transfer-encoding", 17) == 0) {
         /* We never send TE, so anything but one "chunked" is unsolicited framing. */
         if (c->te_seen || !ieq_lit(c->value.data ? c->value.data : "", c->value.len, "chunked"))

@@ -329,7 +329,7 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
                                            req->target.tls ? "https" : "http", req->target.host,
                                            (unsigned)req->target.port);
 
-    bool have_host = false, have_framing = false;
+    bool have_host = false, have_cl = false;
     size_t total = method_len + 1 + (path_len ? path_len : 1) + 11; /* " HTTP/1.1\r\n" */
     for (size_t i = 0; i < nheaders; i++) {
         const hr_header_t *h = &headers[i];
@@ -347,20 +347,40 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
             }
         }
         for (size_t j = 0; j < h->value_len; j++) {
-            char c = h->value[j];
-            if (c == '\r' || c == '\n' || c == '\0') {
+            unsigned char c = (unsigned char)h->value[j];
+            /* RFC 9110 §5.5: no control characters but HTAB (CR, LF, NUL would split or
+             * truncate the head; the others are rejected by strict servers) */
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
                 rc = HR_E_INVALID_HEADER;
                 set_err(errbuf, errbuf_len,
-                        "Illegal header value for %.*s: contains CR, LF or NUL",
-                        (int)(h->name_len > 64 ? 64 : h->name_len), h->name);
+                        "Illegal header value for %.*s: contains control character 0x%02x",
+                        (int)(h->name_len > 64 ? 64 : h->name_len), h->name, c);
                 goto error;
             }
         }
-        if (ieq(h->name, h->name_len, "host"))
+        if (ieq(h->name, h->name_len, "host")) {
             have_host = true;
-        else if (ieq(h->name, h->name_len, "content-length") ||
-                 ieq(h->name, h->name_len, "transfer-encoding"))
-            have_framing = true;
+        } else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+            /* The engine frames the body itself; a hand-set framing header that disagrees
+             * with it would desynchronise the connection (request smuggling). */
+            rc = HR_E_INVALID_HEADER;
+            set_err(errbuf, errbuf_len,
+                    "Transfer-Encoding cannot be set by hand: httpr frames the body itself");
+            goto error;
+        } else if (ieq(h->name, h->name_len, "content-length")) {
+            size_t v = 0, j = 0;
+            for (; j < h->value_len && h->value[j] >= '0' && h->value[j] <= '9' && j < 19; j++)
+                v = v * 10 + (size_t)(h->value[j] - '0');
+            size_t actual = body != NULL ? body_len : 0;
+            if (have_cl || j == 0 || j != h->value_len || v != actual) {
+                rc = HR_E_INVALID_HEADER;
+                set_err(errbuf, errbuf_len,
+                        "Content-Length header (%.*s) does not match the body length (%zu)",
+                        (int)(h->value_len > 24 ? 24 : h->value_len), h->value, actual);
+                goto error;
+            }
+            have_cl = true;
+        }
         total += h->name_len + h->value_len + 4;
     }
     bool is_upload = (method_len == 4 && memcmp(method, "POST", 4) == 0) ||
@@ -405,7 +425,7 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
         PUT(headers[i].value, headers[i].value_len);
         PUT("\r\n", 2);
     }
-    if (!have_framing && (body != NULL || is_upload))
+    if (!have_cl && (body != NULL || is_upload))
         w += sprintf(w, "Content-Length: %zu\r\n", body != NULL ? body_len : (size_t)0);
     PUT("\r\n", 2);
 #undef PUT

@@ -45,6 +45,15 @@ static const rcase_t cases[] = {
     {"GET", "http://h/", "bad name", "v", NULL, HR_E_INVALID_HEADER, NULL},
     {"GET", "http://h/", "x:y", "v", NULL, HR_E_INVALID_HEADER, NULL},
     {"GET", "http://h/", "", "v", NULL, HR_E_INVALID_HEADER, NULL},
+    {"GET", "http://h/", "x", "a\x01b", NULL, HR_E_INVALID_HEADER, NULL},
+    {"GET", "http://h/", "x", "a\x7f", NULL, HR_E_INVALID_HEADER, NULL},
+    {"GET", "http://h/", "x", "a\tb", NULL, 0, "GET / HTTP/1.1\r\nHost: h\r\nx: a\tb\r\n\r\n"},
+    {"POST", "http://h/", "Content-Length", "3", "xyz", 0,
+     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n"},
+    {"POST", "http://h/", "Content-Length", "2", "xyz", HR_E_INVALID_HEADER, NULL},
+    {"GET", "http://h/", "content-length", "3", NULL, HR_E_INVALID_HEADER, NULL},
+    {"POST", "http://h/", "Content-Length", "3x", "xyz", HR_E_INVALID_HEADER, NULL},
+    {"POST", "http://h/", "Transfer-Encoding", "chunked", "xyz", HR_E_INVALID_HEADER, NULL},
 };
 
 int main(void)

@@ -1,0 +1,13 @@
+"""Local test servers for the httpr suite.
+
+Everything here listens on 127.0.0.1 only, on an ephemeral port, and runs in
+background threads of the test process.
+
+* :mod:`servers.scripted` — a raw-socket server driven by a per-connection
+  script (send bytes, sleep, read a request, close, reset, stall, ...). Used for
+  fault injection and for proving what the client sent and whether a
+  connection was reused.
+* :mod:`servers.httpserver` — a real keep-alive HTTP/1.1 server (asyncio, its
+  own loop in a thread) with the general endpoints (``/hello``, ``/echo`` ...),
+  able to hold thousands of simultaneous connections.
+"""

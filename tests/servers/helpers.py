@@ -1,0 +1,30 @@
+"""Small helpers shared by the tests (fd counting, polling)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+__all__ = ["fd_count", "wait_for_fds", "wait_until"]
+
+
+def fd_count() -> int:
+    """Number of file descriptors open in this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return bool(predicate())
+        time.sleep(interval)
+
+
+def wait_for_fds(baseline: int, timeout: float = 5.0) -> int:
+    """Wait until the fd count is back to ``baseline`` (or below); return the last count."""
+    wait_until(lambda: fd_count() <= baseline, timeout)
+    return fd_count()
