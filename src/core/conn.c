@@ -62,6 +62,10 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_tcp(hr_conn_t *conn)
 {
+    if (conn->upload != NULL) {
+        hr__upload_abandon(conn->upload);
+        conn->upload = NULL;
+    }
     if (conn->tcp != NULL) {
         uv_close((uv_handle_t *)conn->tcp, on_handle_closed);
         conn->tcp = NULL;
@@ -309,12 +313,16 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void finish_response(hr_conn_t *conn)
 {
     hr_request_t *req = detach(conn);
+    hr_client_t *c = conn->client;
     uv_timer_stop(&conn->timer);
     /* Pool only when the framing is certain: keep-alive, nothing after the message, and
      * the whole request written (a server that answered early may not have read it). */
     bool reusable = conn->keep_alive && !conn->leftover && !conn->write_pending;
     hr__conn_released(conn, reusable);
-    hr__client_request_done(conn->client, req);
+    if (req->redirecting)
+        hr__request_follow(req); /* the next hop, without a trip back to the caller */
+    else
+        hr__client_request_done(c, req);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -341,9 +349,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (err != HPE_OK) {
-            hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
-                             llhttp_get_error_reason(&conn->parser));
+            if (err == HPE_USER && conn->cb_err != 0)
+                hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
+            else
+                hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
+                                 llhttp_get_error_reason(&conn->parser));
             conn_abort(conn);
+            return;
+        }
+        if (req->paused) {
+            /* backpressure: the stream's consumer is behind; no timeout while we wait */
+            uv_read_stop((uv_stream_t *)conn->tcp);
+            conn->reading = false;
+            uv_timer_stop(&conn->timer);
             return;
         }
         /* per-wait timeout: each chunk of the body resets it */
@@ -357,6 +375,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             if (conn->msg_done && (err == HPE_OK || err == HPE_PAUSED)) {
                 conn->keep_alive = false; /* close-delimited */
                 finish_response(conn);
+                return;
+            }
+            if (err == HPE_USER && conn->cb_err != 0) {
+                hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
+                conn_abort(conn);
                 return;
             }
             if (conn->headers_done)
@@ -387,6 +410,8 @@ static void on_write(uv_write_t *w, int status)
     hr_conn_t *conn = w->data;
     if (status == UV_ECANCELED || conn->state == HR_CONN_CLOSING)
         return;
+    if (status >= 0 && conn->upload != NULL)
+        return; /* the head is out; the streamed body follows (body.c) */
     conn->write_pending = false;
     if (status < 0 && conn->req != NULL) {
         char msg[128];
@@ -424,10 +449,52 @@ void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
         return;
     }
     conn->write_pending = true;
-    if (!conn->reading) {
+    if (req->parts != NULL && hr__upload_start(conn, req) != 0) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        conn_abort(conn);
+        return;
+    }
+    if (!conn->reading && !req->paused) {
         uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
         conn->reading = true;
     }
+}
+
+/* body.c: the streamed body is fully written (status 0) or its write failed. */
+void hr__conn_upload_written(hr_conn_t *conn, int status)
+{
+    hr__upload_abandon(conn->upload);
+    conn->upload = NULL;
+    conn->write_pending = false;
+    if (status < 0 && conn->req != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s while sending the request body", uv_strerror(status));
+        conn_fail_or_retry(conn, HR_E_WRITE, msg);
+    }
+}
+
+/* body.c: a file of the streamed body could not be read. */
+void hr__conn_upload_failed(hr_conn_t *conn, int err, const char *msg)
+{
+    if (conn->req != NULL)
+        hr__request_fail(conn->req, err, "%s", msg);
+    conn_abort(conn);
+}
+
+void hr_request_pause(hr_request_t *req) { req->paused = true; }
+
+void hr_request_resume(hr_request_t *req)
+{
+    if (!req->paused)
+        return;
+    req->paused = false;
+    hr_conn_t *conn = req->conn;
+    if (conn == NULL || conn->state != HR_CONN_ACTIVE || conn->reading)
+        return;
+    uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
+    conn->reading = true;
+    if (req->timeout_ms)
+        arm_request_timer(conn, req->timeout_ms);
 }
 
 /* Puts a connection whose response is complete into its origin's idle list. */

@@ -8,6 +8,8 @@
  * body for HEAD/1xx/204/304, and a pause at the end of each message so that bytes after it
  * are seen (and poison the connection) instead of being parsed as a next response.
  */
+#include <stdio.h>
+
 #include "internal.h"
 
 #define HR_MAX_CHUNK_EXT_BYTES 4096
@@ -18,6 +20,67 @@ static int fail(llhttp_t *p, const char *reason)
 {
     llhttp_set_error_reason(p, reason);
     return HPE_USER;
+}
+
+/* A failure that is not a protocol error (decoding, memory): code and message kept. */
+static int fail_code(llhttp_t *p, int code, const char *msg)
+{
+    hr_conn_t *c = conn_of(p);
+    c->cb_err = code;
+    snprintf(c->cb_msg, sizeof(c->cb_msg), "%s", msg);
+    llhttp_set_error_reason(p, c->cb_msg);
+    return HPE_USER;
+}
+
+/* Finds a header in a "name\0value\0" block; names are lowercase. */
+const char *hr__header_find(const hr_buf_t *block, const char *name, size_t *vlen)
+{
+    const char *p = block->data, *end = p + block->len;
+    size_t n = strlen(name);
+    while (p != NULL && p < end) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        size_t vl = strlen(v);
+        if (nl == n && memcmp(p, name, n) == 0) {
+            *vlen = vl;
+            return v;
+        }
+        p = v + vl + 1;
+    }
+    return NULL;
+}
+
+/* Removes every header called `name` from the block. */
+static void header_remove(hr_buf_t *block, size_t *count, const char *name)
+{
+    char *p = block->data, *end = p + block->len, *w = p;
+    size_t n = strlen(name);
+    while (p != NULL && p < end) {
+        size_t nl = strlen(p);
+        char *v = p + nl + 1;
+        size_t vl = strlen(v);
+        size_t total = nl + vl + 2;
+        if (nl == n && memcmp(p, name, n) == 0) {
+            (*count)--;
+        } else {
+            memmove(w, p, total);
+            w += total;
+        }
+        p += total;
+    }
+    if (block->data != NULL)
+        block->len = (size_t)(w - block->data);
+}
+
+static int sink(void *ctx, const char *p, size_t n)
+{
+    hr_request_t *req = ctx;
+    if (req->stream != NULL) {
+        if (req->stream->on_data(req, p, n))
+            req->paused = true;
+        return 0;
+    }
+    return hr_buf_append(&req->body_out, p, n);
 }
 
 static int count_head(llhttp_t *p, size_t n)
@@ -151,10 +214,44 @@ static int on_headers_complete(llhttp_t *p)
     c->in_trailers = true; /* header callbacks from now on are trailers */
     if (status < 200)
         return 1; /* interim: no body; the final response follows */
-    if (req->is_head || status == 204 || status == 304)
+    hr_client_t *client = c->client;
+    if (client->config.cookie_store)
+        hr__jar_store_from(client, req);
+    bool no_body = req->is_head || status == 204 || status == 304;
+    size_t loc_len;
+    req->redirecting = false;
+    if (client->config.follow_redirects &&
+        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+        hr__header_find(&req->headers, "location", &loc_len) != NULL &&
+        !((status == 307 || status == 308) && req->parts != NULL)) {
+        /* followed: the body of the 3xx is read (to keep the connection) and dropped */
+        req->redirecting = true;
+        return no_body ? 1 : 0;
+    }
+    if (req->decode && !no_body) {
+        size_t ce_len;
+        const char *ce = hr__header_find(&req->headers, "content-encoding", &ce_len);
+        if (ce != NULL) {
+            int err;
+            req->decoder = hr__decoder_new(ce, ce_len, &err);
+            if (err)
+                return fail_code(p, err, err == HR_E_DECODING
+                                             ? "too many content codings in the response"
+                                             : "out of memory");
+            if (req->decoder != NULL) {
+                /* as the original (reqwest): the decoded body has neither */
+                header_remove(&req->headers, &req->nheaders, "content-encoding");
+                header_remove(&req->headers, &req->nheaders, "content-length");
+            }
+        }
+    }
+    if (req->stream != NULL)
+        req->stream->on_head(req);
+    if (no_body)
         return 1; /* RFC 9112 §6.3: no body, whatever the headers say */
     uint64_t cl = p->content_length;
-    if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0) {
+    if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0 && req->stream == NULL &&
+        req->decoder == NULL) {
         /* Pre-size the body, but never trust the peer with more than 1 MiB up front. */
         size_t want = cl < (1u << 20) ? (size_t)cl : (1u << 20);
         if (hr_buf_reserve(&req->body_out, want))
@@ -166,7 +263,15 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     hr_conn_t *c = conn_of(p);
-    return hr_buf_append(&c->req->body_out, at, n) ? fail(p, "out of memory") : 0;
+    hr_request_t *req = c->req;
+    if (req->redirecting)
+        return 0;
+    if (req->decoder != NULL) {
+        char msg[160];
+        int rc = hr__decoder_feed(req->decoder, at, n, sink, req, msg, sizeof(msg));
+        return rc ? fail_code(p, rc, msg) : 0;
+    }
+    return sink(req, at, n) ? fail_code(p, HR_E_NOMEM, "out of memory") : 0;
 }
 
 static int on_chunk_ext(llhttp_t *p, const char *at, size_t n)
@@ -198,6 +303,12 @@ static int on_message_complete(llhttp_t *p)
         req->nheaders = 0;
         return 0;
     }
+    if (req->decoder != NULL && !req->redirecting) {
+        char msg[160];
+        int rc = hr__decoder_finish(req->decoder, msg, sizeof(msg));
+        if (rc)
+            return fail_code(p, rc, msg);
+    }
     c->keep_alive = llhttp_should_keep_alive(p) != 0;
     c->msg_done = true;
     return HPE_PAUSED; /* stop here: what follows is not part of this response */
@@ -227,4 +338,5 @@ void hr__h1_begin(hr_conn_t *conn)
     conn->leftover = false;
     conn->interim = 0;
     conn->ext_bytes = 0;
+    conn->cb_err = 0;
 }

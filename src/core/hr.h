@@ -46,12 +46,20 @@ typedef enum {
     HR_E_CLOSED = -13,              /* the client was closed before the request started */
     HR_E_TLS = -14,                 /* reserved for the TLS layer */
     HR_E_UNSUPPORTED = -15,         /* a feature this build does not have (e.g. https) */
+    HR_E_DECODING = -16,            /* corrupt compressed body, or a decompression bomb */
+    HR_E_TOO_MANY_REDIRECTS = -17,
+    HR_E_BODY = -18,                /* the request body could not be read (file) */
 } hr_err_t;
 
 typedef struct {
     unsigned max_inflight;         /* requests running at once; 0 = no cap (others queue) */
     unsigned max_conns_per_origin; /* 0 = HR_DEFAULT_MAX_CONNS_PER_ORIGIN */
     uint64_t idle_timeout_ms;      /* pooled connection lifetime when idle; 0 = default */
+    int follow_redirects;          /* follow 301/302/303/307/308 with a Location */
+    unsigned max_redirects;
+    int referer;                   /* send Referer on redirect hops (never https → http) */
+    int cookie_store;              /* keep a cookie jar (RFC 6265) across requests */
+    int https_only;                /* refuse http:// URLs, redirect hops included */
 } hr_client_config_t;
 
 #define HR_DEFAULT_MAX_CONNS_PER_ORIGIN 512
@@ -66,6 +74,15 @@ typedef struct {
     const char *value;
     size_t value_len;
 } hr_header_t;
+
+/* Streaming: the body is handed over as it arrives instead of being buffered.
+ * on_head runs once the final head (after redirects) is known; on_data gets decoded bytes and
+ * returns non-zero to stop reading until hr_request_resume(). The completion callback still
+ * runs once at the end. Loop thread. */
+typedef struct {
+    void (*on_head)(hr_request_t *req);
+    int (*on_data)(hr_request_t *req, const char *p, size_t n);
+} hr_stream_cb_t;
 
 /* Called on the loop thread exactly once per started request, never from inside
  * hr_client_start() itself. The callback may start other requests. */
@@ -96,6 +113,22 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
                              size_t url_len, const hr_header_t *headers, size_t nheaders,
                              const void *body, size_t body_len, int *err, char *errbuf,
                              size_t errbuf_len);
+
+/* Any thread, before the request is started. The callbacks must outlive the request. */
+void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs);
+/* Any thread, before the request is started: decode content codings (default on). */
+void hr_request_set_decode(hr_request_t *req, int decode);
+/*
+ * Any thread, before the request is started: a streamed body of segments, sent with
+ * Transfer-Encoding: chunked. Each segment is memory (borrowed like a plain body) or a file
+ * path (copied; the file is read on the loop thread while sending). Replaces the plain body.
+ */
+int hr_request_add_part_mem(hr_request_t *req, const void *p, size_t n);
+int hr_request_add_part_file(hr_request_t *req, const char *path);
+
+/* Loop thread: streaming backpressure. */
+void hr_request_pause(hr_request_t *req);
+void hr_request_resume(hr_request_t *req);
 
 /* Any thread, before the request is started. 0 disables the timeout. */
 void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms);

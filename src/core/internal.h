@@ -89,6 +89,20 @@ typedef struct {
 int hr_url_parse(const char *url, size_t len, hr_target_t *t, size_t *path_off, size_t *path_len,
                  char *errbuf, size_t errbuf_len);
 
+/* decode.c */
+#define HR_MAX_CODINGS 4
+typedef struct hr_decoder_s hr_decoder_t;
+typedef int (*hr_decode_sink_t)(void *ctx, const char *p, size_t n);
+hr_decoder_t *hr__decoder_new(const char *value, size_t len, int *err);
+int hr__decoder_feed(hr_decoder_t *dec, const char *p, size_t n, hr_decode_sink_t sink,
+                     void *ctx, char *err, size_t errlen);
+int hr__decoder_finish(hr_decoder_t *dec, char *err, size_t errlen);
+void hr__decoder_free(hr_decoder_t *dec);
+
+struct hr_parts_s;
+void hr__parts_free(struct hr_parts_s *parts);
+int hr__request_build_head(hr_request_t *req, char *errbuf, size_t errbuf_len);
+
 /* ---- requests ---- */
 
 typedef enum {
@@ -111,9 +125,21 @@ struct hr_request_s {
     void *data;
     hr_req_state_t state;
 
-    /* request (immutable once built) */
-    char *url; /* NUL-terminated copy */
+    /* request */
+    char method[24];
+    size_t method_len;
+    hr_buf_t hdrs;       /* the caller's headers, "name\0value\0" */
+    hr_buf_t referer;    /* set on redirect hops */
+    hr_buf_t jar_cookie; /* cookies from the jar for the current URL */
+    bool strip_credentials; /* the chain left the first origin: never send credentials */
+    bool body_dropped;      /* a 301/302/303 turned it into a GET */
+    bool user_cl;
+    bool is_upload;
+    bool decode;
+    struct hr_parts_s *parts; /* streamed body (files), NULL for a plain body */
+    char *url; /* NUL-terminated copy: the current URL (changes on redirects) */
     size_t url_len;
+    size_t path_off, path_len; /* request target within url */
     hr_target_t target;
     char *origin_key; /* "http://host:port", NUL-terminated */
     size_t origin_key_len;
@@ -127,6 +153,11 @@ struct hr_request_s {
     uint64_t timeout_ms;
     uint64_t deadline; /* uv_now() based, while queued */
     uint8_t retries;
+    uint8_t redirects;
+    bool redirecting;   /* the current response is a redirect being followed */
+    const hr_stream_cb_t *stream;
+    bool paused;        /* stream consumer asked to stop reading */
+    hr_decoder_t *decoder;
 
     /* response */
     int status;
@@ -164,6 +195,8 @@ typedef struct hr_origin_s {
     unsigned nconns;    /* open conns incl. connecting */
 } hr_origin_t;
 
+typedef struct hr_upload_s hr_upload_t;
+
 typedef struct hr_conn_s {
     uv_tcp_t *tcp; /* one per connect attempt; freed in its close callback */
     uv_timer_t timer;
@@ -176,6 +209,9 @@ typedef struct hr_conn_s {
     hr_request_t *req;
     hr_conn_state_t state;
     llhttp_t parser;
+    hr_upload_t *upload;  /* streamed body being sent, or NULL */
+    int cb_err;           /* error code set inside an llhttp callback (HPE_USER) */
+    char cb_msg[160];
 
     /* resolved addresses (copied) and the next one to try */
     struct sockaddr_storage addrs[8];
@@ -214,13 +250,24 @@ struct hr_client_s {
     uv_timer_t sweep;    /* deadlines of queued requests, deferred completions */
     hr_queue_t deferred; /* requests that failed before reaching a connection */
     char *rbuf;          /* read buffer shared by this client's connections */
+    hr_queue_t jar;      /* cookies (cookies.c) */
+    size_t njar;
     uint64_t sweep_due;
     hr_origin_t **buckets;
     unsigned nbuckets;
     unsigned norigins;
 };
 
+/* cookies.c */
+void hr__jar_store_from(hr_client_t *c, hr_request_t *req);
+int hr__jar_header_for(hr_client_t *c, hr_request_t *req);
+void hr__jar_free(hr_client_t *c);
+
+/* h1.c */
+const char *hr__header_find(const hr_buf_t *block, const char *name, size_t *vlen);
+
 /* pool.c */
+void hr__request_follow(hr_request_t *req);
 void hr__client_request_done(hr_client_t *c, hr_request_t *req);
 void hr__complete_later(hr_client_t *c, hr_request_t *req);
 void hr__request_retry(hr_request_t *req);
@@ -228,7 +275,13 @@ void hr__conn_released(hr_conn_t *conn, bool reusable);
 void hr__conn_freed(hr_client_t *c);
 void hr__origin_dispatch(hr_client_t *c, hr_origin_t *o, hr_request_t *req);
 
+/* body.c */
+int hr__upload_start(hr_conn_t *conn, hr_request_t *req);
+void hr__upload_abandon(hr_upload_t *up);
+
 /* conn.c */
+void hr__conn_upload_written(hr_conn_t *conn, int status);
+void hr__conn_upload_failed(hr_conn_t *conn, int err, const char *msg);
 hr_conn_t *hr__conn_new(hr_client_t *c, hr_origin_t *o);
 void hr__conn_connect(hr_conn_t *conn, hr_request_t *req);
 void hr__conn_send(hr_conn_t *conn, hr_request_t *req);

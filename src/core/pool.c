@@ -26,6 +26,7 @@ hr_client_t *hr_client_new(uv_loop_t *loop, const hr_client_config_t *config)
         c->config.max_conns_per_origin = HR_DEFAULT_MAX_CONNS_PER_ORIGIN;
     hr_queue_init(&c->queued);
     hr_queue_init(&c->deferred);
+    hr_queue_init(&c->jar);
     c->nbuckets = 16;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     if (c->buckets == NULL) {
@@ -202,6 +203,19 @@ int hr_client_start(hr_client_t *c, hr_request_t *req, hr_complete_cb cb)
     req->client = c;
     req->cb = cb;
     req->deadline = req->timeout_ms ? uv_now(c->loop) + req->timeout_ms : UINT64_MAX;
+    if (c->config.https_only && !req->target.tls) {
+        hr__request_fail(req, HR_E_INVALID_URL, "https_only is set: refusing %.200s",
+                         req->url);
+        c->inflight++;
+        hr__complete_later(c, req);
+        return 0;
+    }
+    if (c->config.cookie_store && hr__jar_header_for(c, req) != 0) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        c->inflight++;
+        hr__complete_later(c, req);
+        return 0;
+    }
     if (req->target.tls) {
         hr__request_fail(req, HR_E_UNSUPPORTED, "https is not supported by this build yet");
         c->inflight++;
@@ -214,6 +228,229 @@ int hr_client_start(hr_client_t *c, hr_request_t *req, hr_complete_cb cb)
     }
     admit(c, req);
     return 0;
+}
+
+/* ---- redirects ---- */
+
+static bool has_scheme(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == ':')
+            return i > 0;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (i > 0 && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'))))
+            return false;
+    }
+    return false;
+}
+
+/* RFC 3986 §5.2.4, in place on a NUL-terminated path (no query). */
+static void remove_dot_segments(char *path)
+{
+    char *out = path, *in = path;
+    while (*in) {
+        if (strncmp(in, "../", 3) == 0)
+            in += 3;
+        else if (strncmp(in, "./", 2) == 0)
+            in += 2;
+        else if (strncmp(in, "/./", 3) == 0)
+            in += 2;
+        else if (strcmp(in, "/.") == 0)
+            in[1] = '\0';
+        else if (strncmp(in, "/../", 4) == 0 || strcmp(in, "/..") == 0) {
+            in += 3;
+            if (*in == '\0') {
+                in--;
+                *in = '/';
+            }
+            while (out > path && *--out != '/')
+                ;
+        } else if (strcmp(in, ".") == 0 || strcmp(in, "..") == 0) {
+            break;
+        } else {
+            do
+                *out++ = *in++;
+            while (*in && *in != '/');
+        }
+    }
+    *out = '\0';
+}
+
+/* Resolves a Location against the current URL (RFC 3986 §5.2). Returns malloc'd or NULL. */
+static char *resolve_location(const char *base, const char *loc, size_t ll)
+{
+    const char *hash = memchr(loc, '#', ll);
+    if (hash)
+        ll = (size_t)(hash - loc);
+    const char *sep = strstr(base, "://");
+    if (sep == NULL)
+        return NULL;
+    size_t scheme_len = (size_t)(sep - base);
+    const char *auth = sep + 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *bpath = auth + auth_len;
+    size_t bpath_len = strcspn(bpath, "?#");
+    size_t cap = strlen(base) + ll + 8;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    if (has_scheme(loc, ll)) {
+        memcpy(out, loc, ll);
+        out[ll] = '\0';
+        return out;
+    }
+    if (ll >= 2 && loc[0] == '/' && loc[1] == '/') {
+        snprintf(out, cap, "%.*s:%.*s", (int)scheme_len, base, (int)ll, loc);
+        return out;
+    }
+    int n = snprintf(out, cap, "%.*s://%.*s", (int)scheme_len, base, (int)auth_len, auth);
+    char *path = out + n;
+    size_t room = cap - (size_t)n;
+    if (ll == 0) {
+        snprintf(path, room, "%.*s", (int)(strlen(bpath) - strcspn(bpath, "#")), bpath);
+        return out;
+    }
+    if (loc[0] == '?') {
+        snprintf(path, room, "%.*s%.*s", (int)bpath_len, bpath, (int)ll, loc);
+        return out;
+    }
+    const char *q = memchr(loc, '?', ll);
+    size_t lp = q ? (size_t)(q - loc) : ll;
+    if (loc[0] == '/') {
+        snprintf(path, room, "%.*s", (int)lp, loc);
+    } else {
+        /* merge: the base path up to its last '/', then the reference */
+        size_t dir = 0;
+        for (size_t i = 0; i < bpath_len; i++)
+            if (bpath[i] == '/')
+                dir = i + 1;
+        if (dir == 0)
+            snprintf(path, room, "/%.*s", (int)lp, loc);
+        else
+            snprintf(path, room, "%.*s%.*s", (int)dir, bpath, (int)lp, loc);
+    }
+    remove_dot_segments(path);
+    if (q)
+        strncat(out, q, ll - lp);
+    return out;
+}
+
+/* Referer for a hop: the previous URL without its fragment and userinfo. */
+static int set_referer(hr_request_t *req, const char *url)
+{
+    req->referer.len = 0;
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < auth_len; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    size_t end = strcspn(url, "#");
+    if (at != NULL) {
+        if (hr_buf_append(&req->referer, url, (size_t)(auth - url)))
+            return HR_E_NOMEM;
+        return hr_buf_append(&req->referer, at + 1, end - (size_t)(at + 1 - url));
+    }
+    return hr_buf_append(&req->referer, url, end);
+}
+
+/*
+ * The response just read is a redirect we follow: turn the request into its next hop and
+ * dispatch it again. Credentials never cross to another origin, and stay off for the rest of
+ * the chain once stripped. Loop thread.
+ */
+void hr__request_follow(hr_request_t *req)
+{
+    hr_client_t *c = req->client;
+    size_t loc_len;
+    const char *loc = hr__header_find(&req->headers, "location", &loc_len);
+    req->redirecting = false;
+    if (++req->redirects > c->config.max_redirects) {
+        hr__request_fail(req, HR_E_TOO_MANY_REDIRECTS, "Exceeded maximum allowed redirects.");
+        hr__client_request_done(c, req);
+        return;
+    }
+    char *next = loc ? resolve_location(req->url, loc, loc_len) : NULL;
+    if (next == NULL) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        hr__client_request_done(c, req);
+        return;
+    }
+    hr_target_t old = req->target;
+    req->target.host = NULL; /* keep the old host alive for the comparison below */
+    char *old_url = req->url;
+    int status = req->status;
+
+    if ((status == 301 || status == 302 || status == 303) && !req->is_head) {
+        memcpy(req->method, "GET", 3);
+        req->method_len = 3;
+        req->body = NULL;
+        req->body_len = 0;
+        req->has_body = false;
+        req->is_upload = false;
+        req->user_cl = false;
+        req->body_dropped = true;
+        req->idempotent = true;
+        hr__parts_free(req->parts);
+        req->parts = NULL;
+    }
+    req->url = next;
+    req->url_len = strlen(next);
+    char errbuf[256] = "";
+    int rc = hr__request_build_head(req, errbuf, sizeof(errbuf));
+    if (rc == 0) {
+        bool cross = old.tls != req->target.tls || old.port != req->target.port ||
+                     strcmp(old.host, req->target.host) != 0;
+        if (cross)
+            req->strip_credentials = true;
+        if (c->config.https_only && !req->target.tls) {
+            rc = HR_E_INVALID_URL;
+            snprintf(errbuf, sizeof(errbuf), "https_only is set: refusing to follow a redirect to %.180s",
+                     req->url);
+        } else if (c->config.referer && !(old.tls && !req->target.tls)) {
+            rc = set_referer(req, old_url);
+        } else {
+            req->referer.len = 0;
+        }
+    } else {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "invalid redirect location: %s", errbuf);
+        memcpy(errbuf, reason, sizeof(errbuf));
+    }
+    free(old.host);
+    free(old_url);
+    if (rc == 0 && c->config.cookie_store)
+        rc = hr__jar_header_for(c, req);
+    if (rc == 0)
+        rc = hr__request_build_head(req, errbuf, sizeof(errbuf));
+    if (rc != 0) {
+        hr__request_fail(req, rc, "%s", errbuf[0] ? errbuf : hr_strerror(rc));
+        hr__client_request_done(c, req);
+        return;
+    }
+    /* a fresh response for the next hop; its head gets a fresh per-wait timeout */
+    req->status = 0;
+    req->headers.len = 0;
+    req->nheaders = 0;
+    req->body_out.len = 0;
+    req->retries = 0;
+    hr__decoder_free(req->decoder);
+    req->decoder = NULL;
+    req->deadline = req->timeout_ms ? uv_now(c->loop) + req->timeout_ms : UINT64_MAX;
+    if (req->target.tls) {
+        hr__request_fail(req, HR_E_UNSUPPORTED, "https is not supported by this build yet");
+        hr__client_request_done(c, req);
+        return;
+    }
+    hr_origin_t *o = origin_get(c, req->origin_key, req->origin_key_len);
+    if (o == NULL) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        hr__client_request_done(c, req);
+        return;
+    }
+    hr__origin_dispatch(c, o, req);
 }
 
 void hr__request_retry(hr_request_t *req)
@@ -320,6 +557,7 @@ static void client_free(hr_client_t *c)
             o = next;
         }
     }
+    hr__jar_free(c);
     free(c->buckets);
     free(c->rbuf);
     free(c);

@@ -74,6 +74,9 @@ const char *hr_strerror(int err)
     case HR_E_CLOSED: return "client closed";
     case HR_E_TLS: return "TLS error";
     case HR_E_UNSUPPORTED: return "unsupported";
+    case HR_E_DECODING: return "decoding error";
+    case HR_E_TOO_MANY_REDIRECTS: return "too many redirects";
+    case HR_E_BODY: return "request body error";
     }
     return "unknown error";
 }
@@ -272,6 +275,124 @@ int hr_url_parse(const char *url, size_t len, hr_target_t *t, size_t *path_off, 
 static const char *const METHODS[] = {"GET", "HEAD", "OPTIONS", "DELETE", "POST", "PUT",
                                       "PATCH", "TRACE", "CONNECT"};
 
+/* Credentials that never cross to another origin (research/reliability.md §2.4). */
+static bool is_credential(const char *name, size_t n)
+{
+    return ieq(name, n, "authorization") || ieq(name, n, "cookie") ||
+           ieq(name, n, "proxy-authorization") || ieq(name, n, "www-authenticate");
+}
+
+/* Headers that describe the body: dropped when a redirect turns the request into a GET. */
+static bool is_body_header(const char *name, size_t n)
+{
+    return ieq(name, n, "content-type") || ieq(name, n, "content-length") ||
+           ieq(name, n, "content-encoding") || ieq(name, n, "transfer-encoding");
+}
+
+/*
+ * (Re)serialises the head from the request's current URL, method, stored headers and the
+ * engine's additions (Referer, jar cookies). Runs wherever the request is owned.
+ */
+int hr__request_build_head(hr_request_t *req, char *errbuf, size_t errbuf_len)
+{
+    size_t path_off, path_len;
+    hr_target_t t;
+    int rc = hr_url_parse(req->url, req->url_len, &t, &path_off, &path_len, errbuf, errbuf_len);
+    if (rc != 0)
+        return rc;
+    free(req->target.host);
+    req->target = t;
+    req->path_off = path_off;
+    req->path_len = path_len;
+
+    size_t klen = t.host_len + 16;
+    char *key = malloc(klen);
+    if (key == NULL)
+        return HR_E_NOMEM;
+    free(req->origin_key);
+    req->origin_key = key;
+    req->origin_key_len = (size_t)snprintf(key, klen, "%s://%s:%u", t.tls ? "https" : "http",
+                                           t.host, (unsigned)t.port);
+
+    bool have_host = false, have_cookie = false;
+    size_t total = req->method_len + path_len + 64 + t.host_len + req->hdrs.len * 2 +
+                   req->referer.len + req->jar_cookie.len + 64;
+    const char *p = req->hdrs.data, *end = p + req->hdrs.len;
+    for (const char *q = p; q < end;) {
+        size_t nl = strlen(q);
+        const char *v = q + nl + 1;
+        size_t vl = strlen(v);
+        if (ieq(q, nl, "host"))
+            have_host = true;
+        if (ieq(q, nl, "cookie") && !req->strip_credentials)
+            have_cookie = true;
+        q = v + vl + 1;
+    }
+    char *head = malloc(total);
+    if (head == NULL)
+        return HR_E_NOMEM;
+    char *w = head;
+#define PUT(s, n)                                                                              \
+    do {                                                                                       \
+        memcpy(w, (s), (n));                                                                   \
+        w += (n);                                                                              \
+    } while (0)
+    PUT(req->method, req->method_len);
+    *w++ = ' ';
+    if (path_len == 0 || req->url[path_off] == '?')
+        *w++ = '/'; /* "http://h?q" → "/?q" */
+    PUT(req->url + path_off, path_len);
+    PUT(" HTTP/1.1\r\n", 11);
+    if (!have_host || req->strip_credentials) {
+        /* a redirect to another origin must not carry the old Host */
+        bool default_port = t.port == (t.tls ? 443 : 80);
+        PUT("Host: ", 6);
+        if (t.host_is_ipv6)
+            *w++ = '[';
+        PUT(t.host, t.host_len);
+        if (t.host_is_ipv6)
+            *w++ = ']';
+        if (!default_port)
+            w += sprintf(w, ":%u", (unsigned)t.port);
+        PUT("\r\n", 2);
+    }
+    for (const char *q = p; q < end;) {
+        size_t nl = strlen(q);
+        const char *v = q + nl + 1;
+        size_t vl = strlen(v);
+        bool skip = (req->strip_credentials && (is_credential(q, nl) || ieq(q, nl, "host"))) ||
+                    (req->body_dropped && is_body_header(q, nl)) ||
+                    (req->referer.len && ieq(q, nl, "referer"));
+        if (!skip) {
+            PUT(q, nl);
+            PUT(": ", 2);
+            PUT(v, vl);
+            PUT("\r\n", 2);
+        }
+        q = v + vl + 1;
+    }
+    if (req->referer.len) {
+        PUT("Referer: ", 9);
+        PUT(req->referer.data, req->referer.len);
+        PUT("\r\n", 2);
+    }
+    if (req->jar_cookie.len && !have_cookie) {
+        PUT("Cookie: ", 8);
+        PUT(req->jar_cookie.data, req->jar_cookie.len);
+        PUT("\r\n", 2);
+    }
+    if (req->parts != NULL)
+        PUT("Transfer-Encoding: chunked\r\n", 28);
+    else if (!req->user_cl && (req->body != NULL || req->is_upload))
+        w += sprintf(w, "Content-Length: %zu\r\n", req->body_len);
+    PUT("\r\n", 2);
+#undef PUT
+    free(req->head);
+    req->head = head;
+    req->head_len = (size_t)(w - head);
+    return 0;
+}
+
 hr_request_t *hr_request_new(const char *method, size_t method_len, const char *url,
                              size_t url_len, const hr_header_t *headers, size_t nheaders,
                              const void *body, size_t body_len, int *err, char *errbuf,
@@ -285,8 +406,9 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
         return NULL;
     }
     atomic_fetch_add(&hr__stat_requests, 1);
+    req->decode = true;
 
-    if (method_len == 0 || method_len > 32) {
+    if (method_len == 0 || method_len >= sizeof(req->method)) {
         rc = HR_E_INVALID_METHOD;
         set_err(errbuf, errbuf_len, "invalid HTTP method");
         goto error;
@@ -298,8 +420,9 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
             goto error;
         }
     }
+    memcpy(req->method, method, method_len);
+    req->method_len = method_len;
     req->is_head = method_len == 4 && memcmp(method, "HEAD", 4) == 0;
-    req->idempotent = false;
     for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++) {
         if (strlen(METHODS[i]) == method_len && memcmp(METHODS[i], method, method_len) == 0) {
             /* RFC 9110 §9.2.2: GET HEAD OPTIONS TRACE PUT DELETE are idempotent */
@@ -307,30 +430,10 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
             break;
         }
     }
+    req->is_upload = (method_len == 4 && memcmp(method, "POST", 4) == 0) ||
+                     (method_len == 3 && memcmp(method, "PUT", 3) == 0) ||
+                     (method_len == 5 && memcmp(method, "PATCH", 5) == 0);
 
-    size_t path_off, path_len;
-    rc = hr_url_parse(url, url_len, &req->target, &path_off, &path_len, errbuf, errbuf_len);
-    if (rc != 0)
-        goto error;
-
-    req->url = malloc(url_len + 1);
-    if (req->url == NULL)
-        goto nomem;
-    memcpy(req->url, url, url_len);
-    req->url[url_len] = '\0';
-    req->url_len = url_len;
-
-    /* origin key: scheme://host:port — the pool's bucket */
-    size_t klen = req->target.host_len + 16;
-    req->origin_key = malloc(klen);
-    if (req->origin_key == NULL)
-        goto nomem;
-    req->origin_key_len = (size_t)snprintf(req->origin_key, klen, "%s://%s:%u",
-                                           req->target.tls ? "https" : "http", req->target.host,
-                                           (unsigned)req->target.port);
-
-    bool have_host = false, have_cl = false;
-    size_t total = method_len + 1 + (path_len ? path_len : 1) + 11; /* " HTTP/1.1\r\n" */
     for (size_t i = 0; i < nheaders; i++) {
         const hr_header_t *h = &headers[i];
         if (h->name_len == 0) {
@@ -358,9 +461,7 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
                 goto error;
             }
         }
-        if (ieq(h->name, h->name_len, "host")) {
-            have_host = true;
-        } else if (ieq(h->name, h->name_len, "transfer-encoding")) {
+        if (ieq(h->name, h->name_len, "transfer-encoding")) {
             /* The engine frames the body itself; a hand-set framing header that disagrees
              * with it would desynchronise the connection (request smuggling). */
             rc = HR_E_INVALID_HEADER;
@@ -372,67 +473,39 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
             for (; j < h->value_len && h->value[j] >= '0' && h->value[j] <= '9' && j < 19; j++)
                 v = v * 10 + (size_t)(h->value[j] - '0');
             size_t actual = body != NULL ? body_len : 0;
-            if (have_cl || j == 0 || j != h->value_len || v != actual) {
+            if (req->user_cl || j == 0 || j != h->value_len || v != actual) {
                 rc = HR_E_INVALID_HEADER;
                 set_err(errbuf, errbuf_len,
                         "Content-Length header (%.*s) does not match the body length (%zu)",
                         (int)(h->value_len > 24 ? 24 : h->value_len), h->value, actual);
                 goto error;
             }
-            have_cl = true;
+            req->user_cl = true;
         }
-        total += h->name_len + h->value_len + 4;
+        /* stored as "name\0value\0" for rebuilding the head on redirects */
+        if (hr_buf_reserve(&req->hdrs, h->name_len + h->value_len + 2))
+            goto nomem;
+        hr_buf_append(&req->hdrs, h->name, h->name_len);
+        hr_buf_append(&req->hdrs, "", 1);
+        hr_buf_append(&req->hdrs, h->value, h->value_len);
+        hr_buf_append(&req->hdrs, "", 1);
     }
-    bool is_upload = (method_len == 4 && memcmp(method, "POST", 4) == 0) ||
-                     (method_len == 3 && memcmp(method, "PUT", 3) == 0) ||
-                     (method_len == 5 && memcmp(method, "PATCH", 5) == 0);
-    total += req->target.host_len + 32 + 40 + 2;
 
-    req->head = malloc(total);
-    if (req->head == NULL)
+    req->url = malloc(url_len + 1);
+    if (req->url == NULL)
         goto nomem;
-    char *w = req->head;
-#define PUT(p, n)                                                                              \
-    do {                                                                                       \
-        memcpy(w, (p), (n));                                                                   \
-        w += (n);                                                                              \
-    } while (0)
-    PUT(method, method_len);
-    *w++ = ' ';
-    if (path_len == 0)
-        *w++ = '/';
-    else if (url[path_off] == '?') {
-        *w++ = '/'; /* "http://h?q" → "/?q" (the +2 slack in `total` covers it) */
-        PUT(url + path_off, path_len);
-    } else
-        PUT(url + path_off, path_len);
-    PUT(" HTTP/1.1\r\n", 11);
-    if (!have_host) {
-        bool default_port = req->target.port == (req->target.tls ? 443 : 80);
-        PUT("Host: ", 6);
-        if (req->target.host_is_ipv6)
-            *w++ = '[';
-        PUT(req->target.host, req->target.host_len);
-        if (req->target.host_is_ipv6)
-            *w++ = ']';
-        if (!default_port)
-            w += sprintf(w, ":%u", (unsigned)req->target.port);
-        PUT("\r\n", 2);
-    }
-    for (size_t i = 0; i < nheaders; i++) {
-        PUT(headers[i].name, headers[i].name_len);
-        PUT(": ", 2);
-        PUT(headers[i].value, headers[i].value_len);
-        PUT("\r\n", 2);
-    }
-    if (!have_cl && (body != NULL || is_upload))
-        w += sprintf(w, "Content-Length: %zu\r\n", body != NULL ? body_len : (size_t)0);
-    PUT("\r\n", 2);
-#undef PUT
-    req->head_len = (size_t)(w - req->head);
+    memcpy(req->url, url, url_len);
+    req->url[url_len] = '\0';
+    req->url_len = url_len;
     req->body = body;
     req->body_len = body != NULL ? body_len : 0;
     req->has_body = body != NULL && body_len > 0;
+    rc = hr__request_build_head(req, errbuf, errbuf_len);
+    if (rc != 0) {
+        if (rc == HR_E_NOMEM)
+            set_err(errbuf, errbuf_len, "out of memory");
+        goto error;
+    }
     *err = 0;
     return req;
 
@@ -446,6 +519,8 @@ error:
 }
 
 void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms) { req->timeout_ms = timeout_ms; }
+void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs) { req->stream = cbs; }
+void hr_request_set_decode(hr_request_t *req, int decode) { req->decode = decode != 0; }
 void hr_request_set_data(hr_request_t *req, void *data) { req->data = data; }
 void *hr_request_get_data(const hr_request_t *req) { return req->data; }
 
@@ -457,8 +532,13 @@ void hr_request_free(hr_request_t *req)
     free(req->url);
     free(req->origin_key);
     free(req->head);
+    hr_buf_free(&req->hdrs);
+    hr_buf_free(&req->referer);
+    hr_buf_free(&req->jar_cookie);
     hr_buf_free(&req->headers);
     hr_buf_free(&req->body_out);
+    hr__decoder_free(req->decoder);
+    hr__parts_free(req->parts);
     free(req);
     atomic_fetch_sub(&hr__stat_requests, 1);
 }

@@ -24,7 +24,9 @@
 #include "reactor.h"
 
 #define DRAIN_MAX 1000
-#define N_ERRCLASSES 16
+#define N_ERRCLASSES 20
+#define STREAM_HIGH_WATER (1024 * 1024)
+#define STREAM_LOW_WATER (256 * 1024)
 
 /* ---------------------------------------------------------------------------------------- */
 /* module state                                                                             */
@@ -35,6 +37,8 @@ typedef struct {
     PyTypeObject *Port_type;
     PyTypeObject *ResponseBase_type;
     PyTypeObject *response_type; /* the Python subclass registered by _init */
+    PyTypeObject *StreamBase_type;
+    PyTypeObject *stream_type;   /* the Python subclass registered by _init (or StreamBase) */
     PyObject *exc[N_ERRCLASSES]; /* indexed by -HR_E* */
     PyObject *request_error;
     PyObject *get_running_loop;
@@ -73,13 +77,34 @@ typedef struct {
     waiter_t *waiter;   /* sync requests */
     struct PortObject *port; /* async: strong ref */
     PyObject *future;   /* async: strong ref */
-    PyObject *body;     /* strong ref to the bytes the engine borrows */
-    PyObject *url;      /* strong ref: Response.url when there was no redirect */
+    PyObject *body;     /* strong ref to the bytes (or tuple of parts) the engine borrows */
+    PyObject *url;      /* strong ref: the URL as given */
+    int on_port;        /* queued on port->done (under the port's mutex) */
+
+    /* streams: shared with the reactor under sm */
+    int is_stream;
+    uv_mutex_t sm;
+    uv_cond_t scv;
+    hr_buf_t sbuf;      /* decoded body bytes not yet taken by the consumer */
+    int head_ready;
+    int done;           /* the engine completed (body complete, or an error) */
+    int engine_paused;  /* on_data asked the engine to stop reading */
+    int want_notify;    /* an async reader waits: post the record on the next event */
+    /* streams: Python side only */
+    int head_delivered;
+    int flight_released;
+    PyObject *reader;   /* pending _aread() future */
+    void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
 } preq_t;
 
 static void preq_unref(preq_t *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->is_stream) {
+            uv_cond_destroy(&r->scv);
+            uv_mutex_destroy(&r->sm);
+            hr_buf_free(&r->sbuf);
+        }
         hr_request_free(r->core);
         free(r);
     }
@@ -88,6 +113,7 @@ static void preq_unref(preq_t *r)
 /* Python thread: drop the record's Python references (before its last unref). */
 static void preq_release_py(preq_t *r)
 {
+    Py_CLEAR(r->reader);
     Py_CLEAR(r->future);
     Py_CLEAR(r->body);
     Py_CLEAR(r->url);
@@ -129,6 +155,11 @@ static void port_post(PortObject *p, preq_t *r)
 {
     int first;
     uv_mutex_lock(&p->mutex);
+    if (r->on_port) {
+        uv_mutex_unlock(&p->mutex); /* already waiting for the next drain */
+        return;
+    }
+    r->on_port = 1;
     hr_queue_insert_tail(&p->done, &r->done_link);
     first = !p->scheduled;
     p->scheduled = 1;
@@ -142,6 +173,41 @@ static void port_post(PortObject *p, preq_t *r)
 }
 
 static void deliver(PortObject *p, preq_t *r);
+static void stream_release_flight(preq_t *r);
+
+/*
+ * GIL held: releases the completed records of a port whose loop is closed (nobody will await
+ * their futures; a drain scheduled just before the loop closed never runs). Records still in
+ * flight come back through the poster, whose call_soon_threadsafe then fails and lands here.
+ */
+static void port_reap(PortObject *p)
+{
+    hr_queue_t dead;
+    uv_mutex_lock(&p->mutex);
+    hr_queue_move(&p->done, &dead);
+    p->scheduled = 0;
+    for (hr_queue_t *q = dead.next; q != &dead; q = q->next)
+        HR_CONTAINER_OF(q, preq_t, done_link)->on_port = 0;
+    uv_mutex_unlock(&p->mutex);
+    while (!hr_queue_empty(&p->pending)) {
+        hr_queue_t *q = p->pending.next;
+        hr_queue_remove(q);
+        hr_queue_insert_tail(&dead, q);
+    }
+    while (!hr_queue_empty(&dead)) {
+        preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
+        hr_queue_remove(&r->done_link);
+        if (r->is_stream && !r->done)
+            continue; /* still running: its last event comes back here */
+        Py_CLEAR(r->reader);
+        if (r->is_stream) {
+            stream_release_flight(r);
+        } else {
+            preq_release_py(r);
+            preq_unref(r);
+        }
+    }
+}
 
 /* poster thread: the only place besides Python threads that takes the GIL */
 static void poster_post_batch(hr_queue_t *batch)
@@ -156,17 +222,7 @@ static void poster_post_batch(hr_queue_t *batch)
         if (res == NULL) {
             /* the loop is closed: nobody will ever await these futures */
             PyErr_Clear();
-            hr_queue_t dead;
-            uv_mutex_lock(&p->mutex);
-            hr_queue_move(&p->done, &dead);
-            p->scheduled = 0;
-            uv_mutex_unlock(&p->mutex);
-            while (!hr_queue_empty(&dead)) {
-                preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
-                hr_queue_remove(&r->done_link);
-                preq_release_py(r);
-                preq_unref(r);
-            }
+            port_reap(p);
         }
         Py_XDECREF(res);
         Py_DECREF(p);
@@ -240,6 +296,8 @@ static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
     uv_mutex_lock(&p->mutex);
     hr_queue_move(&p->done, &batch);
     p->scheduled = 0;
+    for (hr_queue_t *q = batch.next; q != &batch; q = q->next)
+        HR_CONTAINER_OF(q, preq_t, done_link)->on_port = 0;
     uv_mutex_unlock(&p->mutex);
     while (!hr_queue_empty(&batch)) {
         hr_queue_t *q = batch.next;
@@ -349,8 +407,13 @@ static PortObject *port_for_running_loop(modstate *st, unsigned gen)
             PyErr_Clear();
             continue;
         }
-        if (closed == Py_True && PyDict_DelItem(st->ports, k) < 0)
-            PyErr_Clear();
+        if (closed == Py_True) {
+            PyObject *old = PyDict_GetItemWithError(st->ports, k);
+            if (old != NULL)
+                port_reap((PortObject *)old);
+            if (PyDict_DelItem(st->ports, k) < 0)
+                PyErr_Clear();
+        }
         Py_DECREF(closed);
     }
     Py_DECREF(keys);
@@ -459,9 +522,20 @@ static PyObject *build_result(modstate *st, preq_t *r)
         return NULL;
     o->status_code = hr_request_status(r->core);
     o->http_version = Py_NewRef(hr_request_http_minor(r->core) ? st->http11 : st->http10);
-    o->url = Py_NewRef(r->url);
+    size_t ulen;
+    const char *u = hr_request_url(r->core, &ulen);
+    if (ulen == (size_t)PyUnicode_GET_LENGTH(r->url) && PyUnicode_IS_ASCII(r->url) &&
+        memcmp(PyUnicode_DATA(r->url), u, ulen) == 0)
+        o->url = Py_NewRef(r->url); /* no redirect: reuse the caller's string */
+    else
+        o->url = PyUnicode_DecodeLatin1(u, (Py_ssize_t)ulen, NULL);
+    if (o->url == NULL) {
+        Py_DECREF(o);
+        return NULL;
+    }
     size_t len, count;
     const char *body = hr_request_body(r->core, &len);
+    (void)ulen;
     o->content = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
     const char *hdrs = hr_request_headers(r->core, &len, &count);
     o->raw_headers = PyBytes_FromStringAndSize(hdrs, (Py_ssize_t)len);
@@ -472,9 +546,15 @@ static PyObject *build_result(modstate *st, preq_t *r)
     return (PyObject *)o;
 }
 
+static void stream_event(PortObject *p, preq_t *r);
+
 /* asyncio thread: resolve one record's future and release the record. */
 static void deliver(PortObject *p, preq_t *r)
 {
+    if (r->is_stream) {
+        stream_event(p, r);
+        return;
+    }
     modstate *st = p->st;
     PyObject *fut = r->future;
     PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done);
@@ -512,6 +592,15 @@ static void on_complete(hr_request_t *core)
 {
     preq_t *r = hr_request_get_data(core);
     r->completed = 1;
+    if (r->is_stream) {
+        uv_mutex_lock(&r->sm);
+        r->done = 1;
+        uv_cond_signal(&r->scv);
+        uv_mutex_unlock(&r->sm);
+        if (r->port != NULL)
+            port_post(r->port, r); /* last touch of r by the reactor */
+        return;
+    }
     if (r->waiter != NULL) {
         waiter_t *w = r->waiter;
         uv_mutex_lock(&w->m);
@@ -522,6 +611,41 @@ static void on_complete(hr_request_t *core)
     }
     port_post(r->port, r);
 }
+
+static void on_stream_head(hr_request_t *core)
+{
+    preq_t *r = hr_request_get_data(core);
+    uv_mutex_lock(&r->sm);
+    r->head_ready = 1;
+    uv_cond_signal(&r->scv);
+    uv_mutex_unlock(&r->sm);
+    if (r->port != NULL)
+        port_post(r->port, r);
+}
+
+/* Returns 1 (pause reading) when the consumer is a high-water mark behind. */
+static int on_stream_data(hr_request_t *core, const char *p, size_t n)
+{
+    preq_t *r = hr_request_get_data(core);
+    int notify, pause;
+    uv_mutex_lock(&r->sm);
+    if (hr_buf_append(&r->sbuf, p, n) != 0) {
+        uv_mutex_unlock(&r->sm);
+        return 1; /* out of memory: stop reading; the consumer drains what is there */
+    }
+    notify = r->want_notify;
+    r->want_notify = 0;
+    pause = r->sbuf.len >= STREAM_HIGH_WATER;
+    if (pause)
+        r->engine_paused = 1;
+    uv_cond_signal(&r->scv);
+    uv_mutex_unlock(&r->sm);
+    if (notify && r->port != NULL)
+        port_post(r->port, r);
+    return pause;
+}
+
+static const hr_stream_cb_t stream_cbs = {on_stream_head, on_stream_data};
 
 static void on_message(hr_msg_t *m)
 {
@@ -542,6 +666,13 @@ static void on_message(hr_msg_t *m)
         preq_unref(r);
         break;
     }
+    case HR_MSG_RESUME: {
+        preq_t *r = m->ptr;
+        if (!r->completed && !r->start_err)
+            hr_request_resume(r->core);
+        preq_unref(r);
+        break;
+    }
     case HR_MSG_CLOSE:
         hr_client_close(m->ptr);
         break;
@@ -559,17 +690,19 @@ typedef struct {
     PyObject *future;
 } HandleObject;
 
-static void post_cancel(preq_t *r)
+static void post_msg(preq_t *r, hr_msg_type_t type)
 {
     hr_msg_t *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return; /* the request just runs to completion */
     atomic_fetch_add(&r->refs, 1);
-    m->type = HR_MSG_CANCEL;
+    m->type = type;
     m->ptr = r;
     m->heap = true;
     hr_reactor_post(m);
 }
+
+static void post_cancel(preq_t *r) { post_msg(r, HR_MSG_CANCEL); }
 
 static PyObject *Handle_cancel(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
@@ -634,6 +767,358 @@ static PyType_Spec Handle_spec = {
              Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Handle_slots,
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* StreamBase: a response whose body is read as it arrives                                   */
+
+typedef struct {
+    PyObject_HEAD
+    preq_t *r;          /* holds one reference */
+    modstate *st;
+    int status_code;
+    PyObject *http_version;
+    PyObject *url;
+    PyObject *raw_headers;
+    int closed;
+    int eof;
+    int error_raised;
+} StreamObject;
+
+/* Python thread: the stream has observed the engine's completion: drop the flight reference
+ * (the reactor no longer touches the record). */
+static void stream_release_flight(preq_t *r)
+{
+    if (r->flight_released)
+        return;
+    r->flight_released = 1;
+    Py_CLEAR(r->future);
+    Py_CLEAR(r->body);
+    Py_CLEAR(r->url);
+    Py_CLEAR(r->port);
+    preq_unref(r);
+}
+
+/*
+ * Python thread: takes what the consumer may have now. Returns a new bytes object (possibly
+ * empty), sets *finished when the body is complete and everything was taken, and *err to the
+ * engine's error code when it ended in an error. NULL on a Python error.
+ */
+static PyObject *stream_take(preq_t *r, int *finished, int *err)
+{
+    int resume = 0;
+    PyObject *data;
+    uv_mutex_lock(&r->sm);
+    data = PyBytes_FromStringAndSize(r->sbuf.data, (Py_ssize_t)r->sbuf.len);
+    if (data != NULL)
+        r->sbuf.len = 0;
+    if (r->engine_paused && r->sbuf.len < STREAM_LOW_WATER) {
+        r->engine_paused = 0;
+        resume = 1;
+    }
+    *finished = r->done && r->sbuf.len == 0;
+    uv_mutex_unlock(&r->sm);
+    *err = 0;
+    if (*finished)
+        *err = r->start_err ? r->start_err : hr_request_error(r->core);
+    if (resume)
+        post_msg(r, HR_MSG_RESUME);
+    return data;
+}
+
+static PyObject *map_error(modstate *st, preq_t *r, int err)
+{
+    const char *msg = r->start_err ? hr_strerror(err) : hr_request_error_message(r->core);
+    PyObject *cls = (-err < N_ERRCLASSES && st->exc[-err]) ? st->exc[-err] : st->request_error;
+    if (err == HR_E_NOMEM)
+        return PyErr_NoMemory();
+    PyErr_SetString(cls ? cls : PyExc_RuntimeError, msg);
+    return NULL;
+}
+
+/* One read for the consumer: data, b"" at the end, or the error once all data was taken. */
+static PyObject *stream_result(StreamObject *so, PyObject *data, int finished, int err)
+{
+    if (PyBytes_GET_SIZE(data) > 0 || !finished)
+        return data;
+    stream_release_flight(so->r);
+    if (err != 0 && err != HR_E_CANCELLED && !so->error_raised) {
+        so->error_raised = 1;
+        Py_DECREF(data);
+        return map_error(so->st, so->r, err);
+    }
+    so->eof = 1;
+    return data;
+}
+
+static PyObject *Stream_read(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    StreamObject *so = (StreamObject *)op;
+    preq_t *r = so->r;
+    if (so->closed || so->eof)
+        return PyBytes_FromStringAndSize(NULL, 0);
+    for (;;) {
+        int ready;
+        Py_BEGIN_ALLOW_THREADS
+        uv_mutex_lock(&r->sm);
+        if (r->sbuf.len == 0 && !r->done)
+            uv_cond_timedwait(&r->scv, &r->sm, (uint64_t)100 * 1000 * 1000);
+        ready = r->sbuf.len > 0 || r->done;
+        uv_mutex_unlock(&r->sm);
+        Py_END_ALLOW_THREADS
+        if (ready)
+            break;
+        if (PyErr_CheckSignals() < 0)
+            return NULL; /* the stream stays open; closing it aborts the request */
+    }
+    int finished, err;
+    PyObject *data = stream_take(r, &finished, &err);
+    if (data == NULL)
+        return NULL;
+    return stream_result(so, data, finished, err);
+}
+
+/* asyncio thread: hands data (or the end, or the error) to a waiting _aread() future. */
+static void stream_fulfill_reader(StreamObject *so)
+{
+    preq_t *r = so->r;
+    modstate *st = so->st;
+    int finished, err;
+    PyObject *fut = r->reader;
+    if (fut == NULL)
+        return;
+    r->reader = NULL;
+    PyObject *data = stream_take(r, &finished, &err);
+    PyObject *res = data ? stream_result(so, data, finished, err) : NULL;
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL;
+    if (done == Py_False) {
+        if (res != NULL) {
+            ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
+        } else {
+            PyObject *type, *exc, *tb;
+            PyErr_Fetch(&type, &exc, &tb);
+            PyErr_NormalizeException(&type, &exc, &tb);
+            ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+        }
+        if (ret == NULL)
+            PyErr_WriteUnraisable(fut);
+    } else if (res == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(ret);
+    Py_XDECREF(done);
+    Py_XDECREF(res);
+    Py_DECREF(fut);
+}
+
+static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    StreamObject *so = (StreamObject *)op;
+    preq_t *r = so->r;
+    modstate *st = so->st;
+    if (r->reader != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "another _aread() is already waiting");
+        return NULL;
+    }
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    if (loop == NULL)
+        return NULL;
+    PyObject *fut = PyObject_CallMethodNoArgs(loop, st->s_create_future);
+    Py_DECREF(loop);
+    if (fut == NULL)
+        return NULL;
+    if (so->closed || so->eof) {
+        PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+        PyObject *ret = empty ? PyObject_CallMethodOneArg(fut, st->s_set_result, empty) : NULL;
+        Py_XDECREF(empty);
+        if (ret == NULL) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+        Py_DECREF(ret);
+        return fut;
+    }
+    if (r->port == NULL && !r->flight_released) {
+        PyErr_SetString(PyExc_RuntimeError, "_aread() on a stream opened without asyncio");
+        Py_DECREF(fut);
+        return NULL;
+    }
+    r->reader = Py_NewRef(fut);
+    uv_mutex_lock(&r->sm);
+    int ready = r->sbuf.len > 0 || r->done;
+    if (!ready)
+        r->want_notify = 1; /* the reactor posts this record on its next event */
+    uv_mutex_unlock(&r->sm);
+    if (ready)
+        stream_fulfill_reader(so);
+    return fut;
+}
+
+static void stream_close(StreamObject *so)
+{
+    if (so->closed)
+        return;
+    so->closed = 1;
+    preq_t *r = so->r;
+    uv_mutex_lock(&r->sm);
+    int done = r->done;
+    uv_mutex_unlock(&r->sm);
+    if (!done && hr_reactor_generation() != 0)
+        post_cancel(r); /* an unfinished body: the connection is closed, never pooled */
+}
+
+static PyObject *Stream_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    StreamObject *so = (StreamObject *)op;
+    stream_close(so);
+    if (so->r->reader != NULL)
+        stream_fulfill_reader(so); /* a pending reader gets b"" (or the error) */
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_get_eof(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(((StreamObject *)op)->eof);
+}
+
+static void Stream_dealloc(PyObject *op)
+{
+    StreamObject *so = (StreamObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (PyType_IS_GC(tp))
+        PyObject_GC_UnTrack(op);
+    if (so->r != NULL) {
+        preq_t *r = so->r;
+        stream_close(so);
+        r->so = NULL;
+        Py_CLEAR(r->reader);
+        if (r->port == NULL && !r->flight_released && hr_reactor_generation() != 0) {
+            /* a stream opened without asyncio: nobody else will see its completion, so wait
+             * for the (just cancelled) request to come back and release it here */
+            Py_BEGIN_ALLOW_THREADS
+            uv_mutex_lock(&r->sm);
+            while (!r->done)
+                uv_cond_wait(&r->scv, &r->sm);
+            uv_mutex_unlock(&r->sm);
+            Py_END_ALLOW_THREADS
+            stream_release_flight(r);
+        }
+        preq_unref(r);
+    }
+    Py_CLEAR(so->http_version);
+    Py_CLEAR(so->url);
+    Py_CLEAR(so->raw_headers);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef Stream_members[] = {
+    {"status_code", T_INT, offsetof(StreamObject, status_code), READONLY, NULL},
+    {"http_version", T_OBJECT, offsetof(StreamObject, http_version), READONLY, NULL},
+    {"url", T_OBJECT, offsetof(StreamObject, url), READONLY, NULL},
+    {"_raw_headers", T_OBJECT, offsetof(StreamObject, raw_headers), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef Stream_methods[] = {
+    {"_read", Stream_read, METH_NOARGS,
+     "Next decoded bytes (waits with the GIL released); b'' at the end."},
+    {"_aread", Stream_aread, METH_NOARGS, "Like _read(), as a future of the running loop."},
+    {"_close", Stream_close, METH_NOARGS, "Stop the stream (an unfinished body closes its connection)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Stream_getset[] = {
+    {"_eof", Stream_get_eof, NULL, "The body is complete and every byte was returned.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Stream_slots[] = {
+    {Py_tp_dealloc, Stream_dealloc},
+    {Py_tp_members, Stream_members},
+    {Py_tp_methods, Stream_methods},
+    {Py_tp_getset, Stream_getset},
+    {Py_tp_doc, "Native part of a streamed HTTP response (created by the engine only)."},
+    {0, NULL},
+};
+
+static PyType_Spec Stream_spec = {
+    .name = "httpr._httpr.StreamBase",
+    .basicsize = sizeof(StreamObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Stream_slots,
+};
+
+/* Python thread: the stream object for a record whose head arrived (takes a reference). */
+static PyObject *stream_new(modstate *st, preq_t *r)
+{
+    PyTypeObject *tp = st->stream_type ? st->stream_type : st->StreamBase_type;
+    StreamObject *so = (StreamObject *)tp->tp_alloc(tp, 0);
+    if (so == NULL)
+        return NULL;
+    so->st = st;
+    atomic_fetch_add(&r->refs, 1);
+    so->r = r;
+    r->so = so;
+    /* the head fields are stable once head_ready was seen under the lock */
+    so->status_code = hr_request_status(r->core);
+    so->http_version = Py_NewRef(hr_request_http_minor(r->core) ? st->http11 : st->http10);
+    size_t len, count;
+    const char *u = hr_request_url(r->core, &len);
+    so->url = PyUnicode_DecodeLatin1(u, (Py_ssize_t)len, NULL);
+    const char *h = hr_request_headers(r->core, &len, &count);
+    so->raw_headers = PyBytes_FromStringAndSize(h, (Py_ssize_t)len);
+    if (so->url == NULL || so->raw_headers == NULL) {
+        Py_DECREF(so);
+        return NULL;
+    }
+    return (PyObject *)so;
+}
+
+/* asyncio thread (drain): something happened on a stream record. */
+static void stream_event(PortObject *p, preq_t *r)
+{
+    modstate *st = p->st;
+    uv_mutex_lock(&r->sm);
+    int head = r->head_ready, done = r->done;
+    uv_mutex_unlock(&r->sm);
+    if (!r->head_delivered && (head || done)) {
+        r->head_delivered = 1;
+        PyObject *fut = r->future;
+        r->future = NULL;
+        PyObject *isdone = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL;
+        int err = r->start_err ? r->start_err : (head ? 0 : hr_request_error(r->core));
+        if (isdone == Py_False) {
+            PyObject *res = err ? map_error(st, r, err) : stream_new(st, r);
+            if (res != NULL) {
+                ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
+                Py_DECREF(res);
+            } else {
+                PyObject *type, *exc, *tb;
+                PyErr_Fetch(&type, &exc, &tb);
+                PyErr_NormalizeException(&type, &exc, &tb);
+                ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
+                Py_XDECREF(type);
+                Py_XDECREF(exc);
+                Py_XDECREF(tb);
+            }
+            if (ret == NULL)
+                PyErr_WriteUnraisable(fut);
+        } else if (!done) {
+            post_cancel(r); /* nobody will read this stream */
+        }
+        Py_XDECREF(ret);
+        Py_XDECREF(isdone);
+        Py_DECREF(fut);
+    }
+    if (r->reader != NULL && r->so != NULL)
+        stream_fulfill_reader((StreamObject *)r->so);
+    if (done)
+        stream_release_flight(r);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* RClient                                                                                  */
@@ -799,8 +1284,8 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
         PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
         return NULL;
     }
-    if (body != Py_None && !PyBytes_Check(body)) {
-        PyErr_Format(PyExc_TypeError, "body must be bytes or None, not %.100s",
+    if (body != Py_None && !PyBytes_Check(body) && !PyList_Check(body) && !PyTuple_Check(body)) {
+        PyErr_Format(PyExc_TypeError, "body must be bytes, a list of parts or None, not %.100s",
                      Py_TYPE(body)->tp_name);
         return NULL;
     }
@@ -853,8 +1338,9 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
     }
     int err;
     char errbuf[256];
-    const char *bp = body != Py_None ? PyBytes_AS_STRING(body) : NULL;
-    size_t blen = body != Py_None ? (size_t)PyBytes_GET_SIZE(body) : 0;
+    int parts = body != Py_None && !PyBytes_Check(body);
+    const char *bp = body != Py_None && !parts ? PyBytes_AS_STRING(body) : NULL;
+    size_t blen = body != Py_None && !parts ? (size_t)PyBytes_GET_SIZE(body) : 0;
     hr_request_t *core = hr_request_new(m, (size_t)mlen, u, (size_t)ulen, hs, (size_t)nh, bp,
                                         blen, &err, errbuf, sizeof(errbuf));
     if (core == NULL) {
@@ -865,8 +1351,47 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
         goto done;
     }
     hr_request_set_timeout(core, timeout_ms);
+    PyObject *keep = NULL; /* what the engine borrows from: the bytes, or a tuple of parts */
+    if (parts) {
+        /* a tuple copy: the caller's list may change, the parts must not */
+        keep = PySequence_Tuple(body);
+        if (keep == NULL) {
+            hr_request_free(core);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(keep); i++) {
+            PyObject *part = PyTuple_GET_ITEM(keep, i);
+            int prc;
+            if (PyBytes_Check(part)) {
+                prc = hr_request_add_part_mem(core, PyBytes_AS_STRING(part),
+                                              (size_t)PyBytes_GET_SIZE(part));
+            } else if (PyUnicode_Check(part)) {
+                const char *path = PyUnicode_AsUTF8(part);
+                if (path == NULL) {
+                    Py_DECREF(keep);
+                    hr_request_free(core);
+                    goto done;
+                }
+                prc = hr_request_add_part_file(core, path);
+            } else {
+                PyErr_SetString(PyExc_TypeError, "body parts must be bytes or file paths (str)");
+                Py_DECREF(keep);
+                hr_request_free(core);
+                goto done;
+            }
+            if (prc != 0) {
+                PyErr_NoMemory();
+                Py_DECREF(keep);
+                hr_request_free(core);
+                goto done;
+            }
+        }
+    } else if (body != Py_None) {
+        keep = Py_NewRef(body);
+    }
     r = calloc(1, sizeof(*r));
     if (r == NULL) {
+        Py_XDECREF(keep);
         hr_request_free(core);
         PyErr_NoMemory();
         goto done;
@@ -874,7 +1399,7 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
     r->core = core;
     hr_request_set_data(core, r);
     r->msg.type = HR_MSG_START;
-    r->body = body != Py_None ? Py_NewRef(body) : NULL;
+    r->body = keep;
     r->url = Py_NewRef(url);
     (void)self;
 done:
@@ -988,7 +1513,173 @@ error:
     return NULL;
 }
 
+static void preq_make_stream(preq_t *r)
+{
+    r->is_stream = 1;
+    uv_mutex_init(&r->sm);
+    uv_cond_init(&r->scv);
+    hr_request_set_stream(r->core, &stream_cbs);
+}
+
+static void preq_discard(preq_t *r)
+{
+    preq_release_py(r);
+    if (r->is_stream) {
+        uv_cond_destroy(&r->scv);
+        uv_mutex_destroy(&r->sm);
+    }
+    hr_request_free(r->core);
+    free(r);
+}
+
+/* _stream(method, url, headers, body, timeout) -> StreamBase: waits for the head */
+static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    RClientObject *self = (RClientObject *)op;
+    modstate *st = PyType_GetModuleState(defcls);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_SetString(PyExc_TypeError, "_stream() takes positional arguments only");
+        return NULL;
+    }
+    preq_t *r = make_request(self, st, args, nargs);
+    if (r == NULL)
+        return NULL;
+    preq_make_stream(r);
+    if (rclient_ready(self) < 0) {
+        preq_discard(r);
+        return NULL;
+    }
+    r->client = self->core;
+    atomic_store(&r->refs, 1); /* the flight */
+    hr_reactor_post(&r->msg);
+    int interrupted = 0;
+    for (;;) {
+        int ready;
+        Py_BEGIN_ALLOW_THREADS
+        uv_mutex_lock(&r->sm);
+        if (!r->head_ready && !r->done)
+            uv_cond_timedwait(&r->scv, &r->sm, (uint64_t)100 * 1000 * 1000);
+        ready = r->head_ready || r->done;
+        uv_mutex_unlock(&r->sm);
+        Py_END_ALLOW_THREADS
+        if (ready)
+            break;
+        if (!interrupted && PyErr_CheckSignals() < 0) {
+            interrupted = 1;
+            post_cancel(r);
+        }
+    }
+    if (interrupted) {
+        Py_BEGIN_ALLOW_THREADS
+        uv_mutex_lock(&r->sm);
+        while (!r->done)
+            uv_cond_wait(&r->scv, &r->sm);
+        uv_mutex_unlock(&r->sm);
+        Py_END_ALLOW_THREADS
+        stream_release_flight(r);
+        return NULL;
+    }
+    uv_mutex_lock(&r->sm);
+    int head = r->head_ready;
+    uv_mutex_unlock(&r->sm);
+    if (!head) {
+        int err = r->start_err ? r->start_err : hr_request_error(r->core);
+        PyObject *res = map_error(st, r, err ? err : HR_E_READ);
+        stream_release_flight(r);
+        return res;
+    }
+    PyObject *so = stream_new(st, r);
+    if (so == NULL) {
+        post_cancel(r);
+        Py_BEGIN_ALLOW_THREADS
+        uv_mutex_lock(&r->sm);
+        while (!r->done)
+            uv_cond_wait(&r->scv, &r->sm);
+        uv_mutex_unlock(&r->sm);
+        Py_END_ALLOW_THREADS
+        stream_release_flight(r);
+    }
+    return so;
+}
+
+/* _submit_stream(method, url, headers, body, timeout) -> Handle (future -> StreamBase) */
+static PyObject *RClient_submit_stream(PyObject *op, PyTypeObject *defcls,
+                                       PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames)
+{
+    RClientObject *self = (RClientObject *)op;
+    modstate *st = PyType_GetModuleState(defcls);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_SetString(PyExc_TypeError, "_submit_stream() takes positional arguments only");
+        return NULL;
+    }
+    preq_t *r = make_request(self, st, args, nargs);
+    if (r == NULL)
+        return NULL;
+    preq_make_stream(r);
+    PortObject *port;
+    HandleObject *h = NULL;
+    if (rclient_ready(self) < 0 ||
+        (port = port_for_running_loop(st, self->generation)) == NULL)
+        goto error;
+    r->future = PyObject_CallMethodNoArgs(port->loop, st->s_create_future);
+    if (r->future == NULL)
+        goto error;
+    h = PyObject_GC_New(HandleObject, st->Handle_type);
+    if (h == NULL)
+        goto error;
+    h->r = r;
+    h->future = Py_NewRef(r->future);
+    PyObject_GC_Track(h);
+    r->port = (PortObject *)Py_NewRef(port);
+    r->client = self->core;
+    atomic_store(&r->refs, 2); /* the flight and the handle */
+    hr_reactor_post(&r->msg);
+    return (PyObject *)h;
+error:
+    preq_discard(r);
+    return NULL;
+}
+
+/* _configure_http(follow_redirects, max_redirects, referer, cookie_store, https_only) */
+static PyObject *RClient_configure_http(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    RClientObject *self = (RClientObject *)op;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "_configure_http(follow_redirects, max_redirects, "
+                                         "referer, cookie_store, https_only)");
+        return NULL;
+    }
+    int follow = PyObject_IsTrue(args[0]);
+    long maxr = PyLong_AsLong(args[1]);
+    int referer = PyObject_IsTrue(args[2]);
+    int jar = PyObject_IsTrue(args[3]);
+    int https_only = PyObject_IsTrue(args[4]);
+    if (follow < 0 || referer < 0 || jar < 0 || https_only < 0 || (maxr == -1 && PyErr_Occurred()))
+        return NULL;
+    if (maxr < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_redirects must be >= 0");
+        return NULL;
+    }
+    self->config.follow_redirects = follow;
+    self->config.max_redirects = (unsigned)(maxr > 1000000 ? 1000000 : maxr);
+    self->config.referer = referer;
+    self->config.cookie_store = jar;
+    self->config.https_only = https_only;
+    rclient_drop_core(self); /* the next request uses the new settings (and an empty jar) */
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef RClient_methods[] = {
+    {"_configure_http", (PyCFunction)(void (*)(void))RClient_configure_http, METH_FASTCALL,
+     "_configure_http(follow_redirects, max_redirects, referer, cookie_store, https_only)"},
+    {"_stream", (PyCFunction)(void (*)(void))RClient_stream,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+     "_stream(method, url, headers, body, timeout) -> StreamBase (waits for the head)"},
+    {"_submit_stream", (PyCFunction)(void (*)(void))RClient_submit_stream,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+     "_submit_stream(method, url, headers, body, timeout) -> Handle (asyncio)"},
     {"_configure", (PyCFunction)(void (*)(void))RClient_configure, METH_FASTCALL,
      "_configure(max_inflight, max_conns_per_origin, idle_timeout)"},
     {"_request", (PyCFunction)(void (*)(void))RClient_request,
@@ -1051,14 +1742,26 @@ static const struct {
     {HR_E_CLOSED, "ClientClosed"},
     {HR_E_TLS, "ConnectError"},
     {HR_E_UNSUPPORTED, "UnsupportedProtocol"},
+    {HR_E_DECODING, "DecodingError"},
+    {HR_E_TOO_MANY_REDIRECTS, "TooManyRedirects"},
+    {HR_E_BODY, "RequestError"},
 };
 
 static PyObject *mod_init(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     modstate *st = PyModule_GetState(module);
-    if (nargs != 2 || !PyDict_Check(args[0]) || !PyType_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "_init(exceptions: dict, response_type: type)");
+    if (nargs < 2 || nargs > 3 || !PyDict_Check(args[0]) || !PyType_Check(args[1]) ||
+        (nargs == 3 && args[2] != Py_None && !PyType_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_init(exceptions: dict, response_type: type, stream_type: type = None)");
         return NULL;
+    }
+    if (nargs == 3 && args[2] != Py_None) {
+        if (!PyType_IsSubtype((PyTypeObject *)args[2], st->StreamBase_type)) {
+            PyErr_SetString(PyExc_TypeError, "stream_type must subclass StreamBase");
+            return NULL;
+        }
+        Py_XSETREF(st->stream_type, (PyTypeObject *)Py_NewRef(args[2]));
     }
     PyTypeObject *rt = (PyTypeObject *)args[1];
     if (!PyType_IsSubtype(rt, st->ResponseBase_type)) {
@@ -1081,7 +1784,17 @@ static PyObject *mod_init(PyObject *module, PyObject *const *args, Py_ssize_t na
 
 static PyObject *mod_debug_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    (void)module;
+    modstate *st = PyModule_GetState(module);
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (st->ports != NULL && PyDict_Next(st->ports, &pos, &k, &v)) {
+        PyObject *closed = PyObject_CallMethodNoArgs(k, st->s_is_closed);
+        if (closed == NULL)
+            PyErr_Clear();
+        else if (closed == Py_True)
+            port_reap((PortObject *)v);
+        Py_XDECREF(closed);
+    }
     hr_stats_t s;
     hr_get_stats(&s);
     return Py_BuildValue("{s:L,s:L,s:L}", "requests", (long long)s.requests, "connections",
@@ -1119,6 +1832,7 @@ static int module_exec(PyObject *m)
     ADD_TYPE(Handle_type, Handle_spec, NULL);
     ADD_TYPE(Port_type, Port_spec, NULL);
     ADD_TYPE(ResponseBase_type, ResponseBase_spec, NULL);
+    ADD_TYPE(StreamBase_type, Stream_spec, NULL);
 #undef ADD_TYPE
     st->ports = PyDict_New();
     if (st->ports == NULL)
@@ -1169,6 +1883,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->Port_type);
     Py_VISIT(st->ResponseBase_type);
     Py_VISIT(st->response_type);
+    Py_VISIT(st->StreamBase_type);
+    Py_VISIT(st->stream_type);
     for (int i = 0; i < N_ERRCLASSES; i++)
         Py_VISIT(st->exc[i]);
     Py_VISIT(st->request_error);
@@ -1185,6 +1901,8 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->Port_type);
     Py_CLEAR(st->ResponseBase_type);
     Py_CLEAR(st->response_type);
+    Py_CLEAR(st->StreamBase_type);
+    Py_CLEAR(st->stream_type);
     for (int i = 0; i < N_ERRCLASSES; i++)
         Py_CLEAR(st->exc[i]);
     Py_CLEAR(st->request_error);

@@ -11,6 +11,7 @@ typedef enum {
     HR_MSG_START = 1, /* ptr: the binding's request record */
     HR_MSG_CANCEL,    /* ptr: the binding's request record */
     HR_MSG_CLOSE,     /* ptr: hr_client_t to close */
+    HR_MSG_RESUME,    /* ptr: the binding's request record (stream backpressure) */
     HR_MSG_STOP,
 } hr_msg_type_t;
 

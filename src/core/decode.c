@@ -1,0 +1,335 @@
+/*
+ * decode.c — content codings (gzip, deflate, br, zstd) decoded incrementally on the loop
+ * thread, as the body arrives. A chain ("gzip, br") is undone in reverse order. Guards: at most
+ * HR_MAX_CODINGS codings, and a decompression-bomb check on the decoded size against the
+ * encoded size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <brotli/decode.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "internal.h"
+
+#define OUT_CHUNK (64 * 1024)
+#define BOMB_MIN_BYTES (64u * 1024 * 1024)
+#define BOMB_RATIO 200
+
+typedef enum { CODING_GZIP = 1, CODING_DEFLATE, CODING_BR, CODING_ZSTD } coding_t;
+
+typedef struct {
+    coding_t kind;
+    bool done;          /* the coding's end-of-stream marker was seen */
+    bool deflate_raw;   /* "deflate" sent without its zlib wrapper (common server bug) */
+    bool started;
+    bool zstd_frame_end;
+    union {
+        z_stream z;
+        BrotliDecoderState *br;
+        ZSTD_DStream *zs;
+    } u;
+} decoder_t;
+
+struct hr_decoder_s {
+    int n;
+    decoder_t d[HR_MAX_CODINGS];
+    uint64_t in_total, out_total;
+    char *scratch[HR_MAX_CODINGS]; /* output of each stage but the last */
+    char out[OUT_CHUNK];            /* output of the last stage */
+};
+
+static bool token_eq(const char *a, size_t n, const char *lit)
+{
+    size_t m = strlen(lit);
+    if (n != m)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = a[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != lit[i])
+            return false;
+    }
+    return true;
+}
+
+static int init_one(decoder_t *d)
+{
+    switch (d->kind) {
+    case CODING_GZIP:
+    case CODING_DEFLATE:
+        memset(&d->u.z, 0, sizeof(d->u.z));
+        /* gzip: 16+MAX_WBITS; deflate: zlib wrapper (raw deflate is detected on the fly) */
+        if (inflateInit2(&d->u.z, d->kind == CODING_GZIP ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK)
+            return HR_E_NOMEM;
+        break;
+    case CODING_BR:
+        d->u.br = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+        if (d->u.br == NULL)
+            return HR_E_NOMEM;
+        break;
+    case CODING_ZSTD:
+        d->u.zs = ZSTD_createDStream();
+        if (d->u.zs == NULL || ZSTD_isError(ZSTD_initDStream(d->u.zs)))
+            return HR_E_NOMEM;
+        break;
+    }
+    d->started = true;
+    return 0;
+}
+
+/*
+ * Parses a Content-Encoding value. Returns NULL (no decoding) for an empty value, "identity",
+ * or any coding we do not know (the body is then passed on untouched, header kept);
+ * *err is set for a chain longer than HR_MAX_CODINGS.
+ */
+hr_decoder_t *hr__decoder_new(const char *value, size_t len, int *err)
+{
+    coding_t kinds[HR_MAX_CODINGS + 1];
+    int n = 0;
+    *err = 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < len && value[i] != ',' && value[i] != ' ' && value[i] != '\t')
+            i++;
+        if (i == s)
+            break;
+        const char *t = value + s;
+        size_t tl = i - s;
+        if (token_eq(t, tl, "identity"))
+            continue;
+        if (n == HR_MAX_CODINGS) {
+            *err = HR_E_DECODING;
+            return NULL;
+        }
+        if (token_eq(t, tl, "gzip") || token_eq(t, tl, "x-gzip"))
+            kinds[n++] = CODING_GZIP;
+        else if (token_eq(t, tl, "deflate"))
+            kinds[n++] = CODING_DEFLATE;
+        else if (token_eq(t, tl, "br"))
+            kinds[n++] = CODING_BR;
+        else if (token_eq(t, tl, "zstd"))
+            kinds[n++] = CODING_ZSTD;
+        else
+            return NULL; /* unknown coding: hand the body over as it is */
+    }
+    if (n == 0)
+        return NULL;
+    hr_decoder_t *dec = calloc(1, sizeof(*dec));
+    if (dec == NULL) {
+        *err = HR_E_NOMEM;
+        return NULL;
+    }
+    /* the last coding applied is undone first */
+    for (int k = 0; k < n; k++) {
+        dec->d[k].kind = kinds[n - 1 - k];
+        if (init_one(&dec->d[k]) != 0) {
+            dec->n = k + 1;
+            hr__decoder_free(dec);
+            *err = HR_E_NOMEM;
+            return NULL;
+        }
+    }
+    dec->n = n;
+    for (int k = 0; k + 1 < n; k++) {
+        dec->scratch[k] = malloc(OUT_CHUNK);
+        if (dec->scratch[k] == NULL) {
+            hr__decoder_free(dec);
+            *err = HR_E_NOMEM;
+            return NULL;
+        }
+    }
+    return dec;
+}
+
+void hr__decoder_free(hr_decoder_t *dec)
+{
+    if (dec == NULL)
+        return;
+    for (int k = 0; k < dec->n; k++) {
+        decoder_t *d = &dec->d[k];
+        if (!d->started)
+            continue;
+        switch (d->kind) {
+        case CODING_GZIP:
+        case CODING_DEFLATE:
+            inflateEnd(&d->u.z);
+            break;
+        case CODING_BR:
+            BrotliDecoderDestroyInstance(d->u.br);
+            break;
+        case CODING_ZSTD:
+            ZSTD_freeDStream(d->u.zs);
+            break;
+        }
+    }
+    for (int k = 0; k < HR_MAX_CODINGS; k++)
+        free(dec->scratch[k]);
+    free(dec);
+}
+
+typedef struct {
+    hr_decoder_t *dec;
+    hr_decode_sink_t sink;
+    void *ctx;
+    char *err;
+    size_t errlen;
+} run_t;
+
+static int stage(run_t *r, int k, const char *in, size_t n);
+
+/* Passes `n` decoded bytes of stage k on to stage k+1, or to the sink after the last. */
+static int emit(run_t *r, int k, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (k + 1 < r->dec->n)
+        return stage(r, k + 1, p, n);
+    r->dec->out_total += n;
+    if (r->dec->out_total > BOMB_MIN_BYTES &&
+        r->dec->out_total / BOMB_RATIO > r->dec->in_total) {
+        snprintf(r->err, r->errlen,
+                 "decoded body exceeds %u MiB at more than %u:1 compression: refusing a "
+                 "possible decompression bomb",
+                 BOMB_MIN_BYTES >> 20, BOMB_RATIO);
+        return HR_E_DECODING;
+    }
+    return r->sink(r->ctx, p, n);
+}
+
+static int zfail(run_t *r, decoder_t *d, int zrc)
+{
+    snprintf(r->err, r->errlen, "error decoding %s body: %s",
+             d->kind == CODING_GZIP ? "gzip" : "deflate",
+             d->u.z.msg ? d->u.z.msg : zrc == Z_DATA_ERROR ? "invalid data" : "zlib error");
+    return HR_E_DECODING;
+}
+
+static int stage(run_t *r, int k, const char *in, size_t n)
+{
+    decoder_t *d = &r->dec->d[k];
+    char *out = k + 1 < r->dec->n ? r->dec->scratch[k] : r->dec->out;
+    int rc;
+    if (d->done && d->kind != CODING_ZSTD) {
+        if (n == 0)
+            return 0;
+        snprintf(r->err, r->errlen, "data after the end of the compressed body");
+        return HR_E_DECODING;
+    }
+    switch (d->kind) {
+    case CODING_GZIP:
+    case CODING_DEFLATE: {
+        z_stream *z = &d->u.z;
+        z->next_in = (Bytef *)in;
+        z->avail_in = (uInt)n;
+        for (;;) {
+            z->next_out = (Bytef *)out;
+            z->avail_out = OUT_CHUNK;
+            int zr = inflate(z, Z_NO_FLUSH);
+            if (zr == Z_DATA_ERROR && d->kind == CODING_DEFLATE && !d->deflate_raw &&
+                z->total_out == 0) {
+                /* "deflate" without the zlib header: retry the same bytes as raw deflate */
+                inflateEnd(z);
+                memset(z, 0, sizeof(*z));
+                if (inflateInit2(z, -MAX_WBITS) != Z_OK)
+                    return HR_E_NOMEM;
+                d->deflate_raw = true;
+                z->next_in = (Bytef *)in;
+                z->avail_in = (uInt)n;
+                continue;
+            }
+            if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                return zfail(r, d, zr);
+            if ((rc = emit(r, k, out, OUT_CHUNK - z->avail_out)) != 0)
+                return rc;
+            if (zr == Z_STREAM_END) {
+                if (z->avail_in == 0) {
+                    d->done = true;
+                    return 0;
+                }
+                if (d->kind != CODING_GZIP) {
+                    snprintf(r->err, r->errlen, "data after the end of the compressed body");
+                    return HR_E_DECODING;
+                }
+                inflateReset(z); /* concatenated gzip members (RFC 1952 §2.2) */
+                continue;
+            }
+            if (z->avail_out != 0)
+                return 0; /* all input consumed and all output flushed */
+        }
+    }
+    case CODING_BR: {
+        const uint8_t *next_in = (const uint8_t *)in;
+        size_t avail_in = n;
+        for (;;) {
+            uint8_t *next_out = (uint8_t *)out;
+            size_t avail_out = OUT_CHUNK;
+            BrotliDecoderResult br = BrotliDecoderDecompressStream(
+                d->u.br, &avail_in, &next_in, &avail_out, &next_out, NULL);
+            if (br == BROTLI_DECODER_RESULT_ERROR) {
+                snprintf(r->err, r->errlen, "error decoding br body: %s",
+                         BrotliDecoderErrorString(BrotliDecoderGetErrorCode(d->u.br)));
+                return HR_E_DECODING;
+            }
+            if ((rc = emit(r, k, out, OUT_CHUNK - avail_out)) != 0)
+                return rc;
+            if (br == BROTLI_DECODER_RESULT_SUCCESS) {
+                d->done = true;
+                if (avail_in > 0) {
+                    snprintf(r->err, r->errlen, "data after the end of the compressed body");
+                    return HR_E_DECODING;
+                }
+                return 0;
+            }
+            if (br == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT)
+                return 0;
+            /* NEEDS_MORE_OUTPUT: loop */
+        }
+    }
+    case CODING_ZSTD: {
+        ZSTD_inBuffer ib = {in, n, 0};
+        for (;;) {
+            ZSTD_outBuffer ob = {out, OUT_CHUNK, 0};
+            size_t zr = ZSTD_decompressStream(d->u.zs, &ob, &ib);
+            if (ZSTD_isError(zr)) {
+                snprintf(r->err, r->errlen, "error decoding zstd body: %s",
+                         ZSTD_getErrorName(zr));
+                return HR_E_DECODING;
+            }
+            if ((rc = emit(r, k, out, ob.pos)) != 0)
+                return rc;
+            d->zstd_frame_end = zr == 0; /* several frames may follow each other */
+            if (ib.pos == ib.size && ob.pos < ob.size)
+                return 0;
+        }
+    }
+    }
+    return 0;
+}
+
+int hr__decoder_feed(hr_decoder_t *dec, const char *p, size_t n, hr_decode_sink_t sink,
+                     void *ctx, char *err, size_t errlen)
+{
+    run_t r = {dec, sink, ctx, err, errlen};
+    dec->in_total += n;
+    return stage(&r, 0, p, n);
+}
+
+/* At the end of the body: every coding must have reached its end-of-stream marker. */
+int hr__decoder_finish(hr_decoder_t *dec, char *err, size_t errlen)
+{
+    for (int k = 0; k < dec->n; k++) {
+        if (dec->d[k].kind == CODING_ZSTD ? !dec->d[k].zstd_frame_end : !dec->d[k].done) {
+            if (dec->d[k].kind == CODING_DEFLATE && dec->d[k].deflate_raw)
+                continue; /* raw deflate has no trailer to wait for */
+            snprintf(err, errlen, "compressed body ended before the end of the stream");
+            return HR_E_DECODING;
+        }
+    }
+    return 0;
+}
