@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "hr.h"
 
 static uv_loop_t loop;
@@ -26,6 +28,8 @@ typedef struct {
     char buf[8192];
     size_t len;
     int id;
+    char req_head[2048];
+    int want_upload;
 } sconn_t;
 
 static void s_on_close(uv_handle_t *h) { free(h->data); }
@@ -91,6 +95,39 @@ static void s_respond(sconn_t *c, const char *path)
         s_close(c);
     } else if (strcmp(path, "/empty-close") == 0) {
         s_close(c);
+    } else if (strcmp(path, "/redirect") == 0) {
+        s_send(c, LIT("HTTP/1.1 302 Found\r\nLocation: hello\r\nSet-Cookie: sid=42; Path=/\r\n"
+                      "Content-Length: 3\r\n\r\nbye"));
+    } else if (strcmp(path, "/cookie") == 0) {
+        /* echoes the Cookie header the client sent */
+        const char *ck = strstr(c->req_head, "\r\nCookie: ");
+        char body[256] = "none";
+        if (ck != NULL)
+            sscanf(ck + 10, "%255[^\r]", body);
+        char out[512];
+        int n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(body), body);
+        s_send(c, out, (size_t)n);
+    } else if (strcmp(path, "/gzip") == 0) {
+        char gz[256];
+        z_stream z = {0};
+        deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+        z.next_in = (Bytef *)"compressed hello";
+        z.avail_in = 16;
+        z.next_out = (Bytef *)gz;
+        z.avail_out = sizeof(gz);
+        deflate(&z, Z_FINISH);
+        size_t n = sizeof(gz) - z.avail_out;
+        deflateEnd(&z);
+        char out[512];
+        int hl = snprintf(out, sizeof(out),
+                          "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", n);
+        memcpy(out + hl, gz, n);
+        s_send(c, out, (size_t)hl + n);
+    } else if (strcmp(path, "/upload") == 0) {
+        /* the head said chunked; the chunked body follows in this buffer or the next reads:
+         * answer once the terminating chunk arrived (checked in s_on_read) */
+        c->want_upload = 1;
     } else if (strcmp(path, "/stall") == 0) {
         /* say nothing */
     } else {
@@ -116,12 +153,28 @@ static void s_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     c->len += (size_t)n;
     for (;;) {
+        if (c->want_upload) {
+            char *fin = memmem(c->buf, c->len, "\r\n0\r\n\r\n", 7);
+            if (fin == NULL)
+                return;
+            int ok = memmem(c->buf, c->len, "abc", 3) != NULL && memmem(c->buf, c->len, "defgh", 5);
+            size_t used = (size_t)(fin + 7 - c->buf);
+            memmove(c->buf, c->buf + used, c->len - used);
+            c->len -= used;
+            c->want_upload = 0;
+            if (ok)
+                s_send(c, LIT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup"));
+            else
+                s_send(c, LIT("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"));
+            continue;
+        }
         char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (end == NULL)
             return;
         char path[256] = {0};
         sscanf(c->buf, "%*s %255s", path);
         size_t used = (size_t)(end + 4 - c->buf);
+        snprintf(c->req_head, sizeof(c->req_head), "%.*s", (int)used, c->buf);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
         s_respond(c, path);
@@ -155,27 +208,33 @@ typedef struct {
     int want_new_conn;     /* -1: don't check, 0: reused, 1: a new connection */
     uint64_t timeout_ms;
     int cancel;            /* cancel right after starting */
+    int upload;            /* send a streamed (chunked) body of two memory parts */
 } tcase_t;
 
 static const tcase_t cases[] = {
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 0, 0, 0},
-    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0},
-    {"HEAD", "/head", 0, 200, "", 0, 0, 0},
-    {"GET", "/interim", 0, 200, "ok", 0, 0, 0},
-    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0}, /* the close-delimited conn was not pooled */
-    {"GET", "/poison", 0, 204, "", 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0}, /* poisoned conn was not pooled */
-    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
-    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
-    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
-    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
-    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0},
-    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0},
-    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0},
-    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1},
-    {"GET", "/hello", 0, 200, "hello", -1, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 0, 0, 0, 0},
+    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0, 0},
+    {"HEAD", "/head", 0, 200, "", 0, 0, 0, 0},
+    {"GET", "/interim", 0, 200, "ok", 0, 0, 0, 0},
+    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0}, /* the close-delimited conn was not pooled */
+    {"GET", "/poison", 0, 204, "", 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0}, /* poisoned conn was not pooled */
+    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
+    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
+    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
+    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
+    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0, 0},
+    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
+    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0, 0},
+    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0},
+    {"GET", "/cookie", 0, 200, "none", -1, 0, 0, 0},
+    {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0}, /* followed; sets sid=42 */
+    {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0},  /* the jar sends it back */
+    {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0},
+    {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -237,6 +296,10 @@ static void start_case(void)
         exit(2);
     }
     hr_request_set_timeout(req, t->timeout_ms ? t->timeout_ms : 5000);
+    if (t->upload) {
+        hr_request_add_part_mem(req, "abc", 3);
+        hr_request_add_part_mem(req, "defgh", 5);
+    }
     accepted_before = accepted;
     if (hr_client_start(client, req, on_done) != 0) {
         fprintf(stderr, "hr_client_start failed\n");
@@ -261,6 +324,9 @@ int main(void)
     port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 
     hr_client_config_t cfg = {0};
+    cfg.follow_redirects = 1;
+    cfg.max_redirects = 5;
+    cfg.cookie_store = 1;
     client = hr_client_new(&loop, &cfg);
     start_case();
     uv_run(&loop, UV_RUN_DEFAULT);
