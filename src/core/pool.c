@@ -174,16 +174,32 @@ void hr__origin_dispatch(hr_client_t *c, hr_origin_t *o, hr_request_t *req)
     queue_wait(c, &o->waiting, req, HR_REQ_QUEUED_ORIGIN);
 }
 
-static void admit(hr_client_t *c, hr_request_t *req)
+/* Sends an admitted request towards its origin; `later` defers a failure to the next tick
+ * (inside hr_client_start the callback must not run yet). */
+static void dispatch(hr_client_t *c, hr_request_t *req, bool later)
 {
-    c->inflight++;
-    hr_origin_t *o = origin_get(c, req->origin_key, req->origin_key_len);
+    const char *why = NULL;
+    if (req->target.tls)
+        why = "https is not supported by this build yet";
+    hr_origin_t *o = why ? NULL : origin_get(c, req->origin_key, req->origin_key_len);
     if (o == NULL) {
-        hr__request_fail(req, HR_E_NOMEM, "out of memory");
-        hr__complete_later(c, req);
+        if (why)
+            hr__request_fail(req, HR_E_UNSUPPORTED, "%s", why);
+        else
+            hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        if (later)
+            hr__complete_later(c, req);
+        else
+            hr__client_request_done(c, req);
         return;
     }
     hr__origin_dispatch(c, o, req);
+}
+
+static void admit(hr_client_t *c, hr_request_t *req)
+{
+    c->inflight++;
+    dispatch(c, req, true);
 }
 
 int hr_client_start(hr_client_t *c, hr_request_t *req, hr_complete_cb cb)
@@ -212,12 +228,6 @@ int hr_client_start(hr_client_t *c, hr_request_t *req, hr_complete_cb cb)
     }
     if (c->config.cookie_store && hr__jar_header_for(c, req) != 0) {
         hr__request_fail(req, HR_E_NOMEM, "out of memory");
-        c->inflight++;
-        hr__complete_later(c, req);
-        return 0;
-    }
-    if (req->target.tls) {
-        hr__request_fail(req, HR_E_UNSUPPORTED, "https is not supported by this build yet");
         c->inflight++;
         hr__complete_later(c, req);
         return 0;
@@ -439,18 +449,7 @@ void hr__request_follow(hr_request_t *req)
     hr__decoder_free(req->decoder);
     req->decoder = NULL;
     req->deadline = req->timeout_ms ? uv_now(c->loop) + req->timeout_ms : UINT64_MAX;
-    if (req->target.tls) {
-        hr__request_fail(req, HR_E_UNSUPPORTED, "https is not supported by this build yet");
-        hr__client_request_done(c, req);
-        return;
-    }
-    hr_origin_t *o = origin_get(c, req->origin_key, req->origin_key_len);
-    if (o == NULL) {
-        hr__request_fail(req, HR_E_NOMEM, "out of memory");
-        hr__client_request_done(c, req);
-        return;
-    }
-    hr__origin_dispatch(c, o, req);
+    dispatch(c, req, false);
 }
 
 void hr__request_retry(hr_request_t *req)
@@ -461,13 +460,7 @@ void hr__request_retry(hr_request_t *req)
     req->headers.len = 0;
     req->nheaders = 0;
     req->body_out.len = 0;
-    hr_origin_t *o = origin_get(c, req->origin_key, req->origin_key_len);
-    if (o == NULL) {
-        hr__request_fail(req, HR_E_NOMEM, "out of memory");
-        hr__client_request_done(c, req);
-        return;
-    }
-    hr__origin_dispatch(c, o, req);
+    dispatch(c, req, false);
 }
 
 /* The request is finished (result or error set): hand it back to its owner. */

@@ -499,19 +499,24 @@ static PyType_Spec ResponseBase_spec = {
     .slots = ResponseBase_slots,
 };
 
+/* Python thread: raises the exception class mapped from an engine error code. */
+static PyObject *map_error(modstate *st, preq_t *r, int err)
+{
+    const char *msg = r->start_err ? hr_strerror(err) : hr_request_error_message(r->core);
+    PyObject *cls = (-err < N_ERRCLASSES && st->exc[-err]) ? st->exc[-err] : st->request_error;
+    if (err == HR_E_NOMEM)
+        return PyErr_NoMemory();
+    PyErr_SetString(cls ? cls : PyExc_RuntimeError, msg);
+    return NULL;
+}
+
 /* Python thread: the response for a completed record, or NULL with an exception set
  * (the mapped engine error, or a Python error). */
 static PyObject *build_result(modstate *st, preq_t *r)
 {
     int err = r->start_err ? r->start_err : hr_request_error(r->core);
-    if (err != 0) {
-        const char *msg = r->start_err ? hr_strerror(err) : hr_request_error_message(r->core);
-        PyObject *cls = (-err < N_ERRCLASSES && st->exc[-err]) ? st->exc[-err] : st->request_error;
-        if (err == HR_E_NOMEM)
-            return PyErr_NoMemory();
-        PyErr_SetString(cls ? cls : PyExc_RuntimeError, msg);
-        return NULL;
-    }
+    if (err != 0)
+        return map_error(st, r, err);
     PyTypeObject *tp = st->response_type;
     if (tp == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "httpr._httpr._init() was not called");
@@ -825,14 +830,15 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
     return data;
 }
 
-static PyObject *map_error(modstate *st, preq_t *r, int err)
+/* Waits (GIL released, uninterruptibly) until the engine gave a stream record back. */
+static void stream_wait_done(preq_t *r)
 {
-    const char *msg = r->start_err ? hr_strerror(err) : hr_request_error_message(r->core);
-    PyObject *cls = (-err < N_ERRCLASSES && st->exc[-err]) ? st->exc[-err] : st->request_error;
-    if (err == HR_E_NOMEM)
-        return PyErr_NoMemory();
-    PyErr_SetString(cls ? cls : PyExc_RuntimeError, msg);
-    return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    uv_mutex_lock(&r->sm);
+    while (!r->done)
+        uv_cond_wait(&r->scv, &r->sm);
+    uv_mutex_unlock(&r->sm);
+    Py_END_ALLOW_THREADS
 }
 
 /* One read for the consumer: data, b"" at the end, or the error once all data was taken. */
@@ -997,12 +1003,7 @@ static void Stream_dealloc(PyObject *op)
         if (r->port == NULL && !r->flight_released && hr_reactor_generation() != 0) {
             /* a stream opened without asyncio: nobody else will see its completion, so wait
              * for the (just cancelled) request to come back and release it here */
-            Py_BEGIN_ALLOW_THREADS
-            uv_mutex_lock(&r->sm);
-            while (!r->done)
-                uv_cond_wait(&r->scv, &r->sm);
-            uv_mutex_unlock(&r->sm);
-            Py_END_ALLOW_THREADS
+            stream_wait_done(r);
             stream_release_flight(r);
         }
         preq_unref(r);
@@ -1474,45 +1475,6 @@ static PyObject *RClient_request(PyObject *op, PyTypeObject *defcls, PyObject *c
     return res;
 }
 
-/* _submit(method, url, headers, body, timeout) -> Handle: the asyncio path */
-static PyObject *RClient_submit(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
-                                Py_ssize_t nargs, PyObject *kwnames)
-{
-    RClientObject *self = (RClientObject *)op;
-    modstate *st = PyType_GetModuleState(defcls);
-    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
-        PyErr_SetString(PyExc_TypeError, "_submit() takes positional arguments only");
-        return NULL;
-    }
-    preq_t *r = make_request(self, st, args, nargs);
-    if (r == NULL)
-        return NULL;
-    PortObject *port;
-    HandleObject *h = NULL;
-    if (rclient_ready(self) < 0 ||
-        (port = port_for_running_loop(st, self->generation)) == NULL)
-        goto error;
-    r->future = PyObject_CallMethodNoArgs(port->loop, st->s_create_future);
-    if (r->future == NULL)
-        goto error;
-    h = PyObject_GC_New(HandleObject, st->Handle_type);
-    if (h == NULL)
-        goto error;
-    h->r = r;
-    h->future = Py_NewRef(r->future);
-    PyObject_GC_Track(h);
-    r->port = (PortObject *)Py_NewRef(port);
-    r->client = self->core;
-    atomic_store(&r->refs, 2); /* the flight (released by drain) and the handle */
-    hr_reactor_post(&r->msg);
-    return (PyObject *)h;
-error:
-    preq_release_py(r);
-    hr_request_free(r->core);
-    free(r);
-    return NULL;
-}
-
 static void preq_make_stream(preq_t *r)
 {
     r->is_stream = 1;
@@ -1571,12 +1533,7 @@ static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *co
         }
     }
     if (interrupted) {
-        Py_BEGIN_ALLOW_THREADS
-        uv_mutex_lock(&r->sm);
-        while (!r->done)
-            uv_cond_wait(&r->scv, &r->sm);
-        uv_mutex_unlock(&r->sm);
-        Py_END_ALLOW_THREADS
+        stream_wait_done(r);
         stream_release_flight(r);
         return NULL;
     }
@@ -1592,32 +1549,28 @@ static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *co
     PyObject *so = stream_new(st, r);
     if (so == NULL) {
         post_cancel(r);
-        Py_BEGIN_ALLOW_THREADS
-        uv_mutex_lock(&r->sm);
-        while (!r->done)
-            uv_cond_wait(&r->scv, &r->sm);
-        uv_mutex_unlock(&r->sm);
-        Py_END_ALLOW_THREADS
+        stream_wait_done(r);
         stream_release_flight(r);
     }
     return so;
 }
 
-/* _submit_stream(method, url, headers, body, timeout) -> Handle (future -> StreamBase) */
-static PyObject *RClient_submit_stream(PyObject *op, PyTypeObject *defcls,
-                                       PyObject *const *args, Py_ssize_t nargs,
-                                       PyObject *kwnames)
+/* The asyncio path of _submit and _submit_stream: a Handle whose future resolves to the
+ * Response (or, for a stream, the StreamBase once the head arrived). */
+static PyObject *submit(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                        Py_ssize_t nargs, PyObject *kwnames, int stream)
 {
     RClientObject *self = (RClientObject *)op;
     modstate *st = PyType_GetModuleState(defcls);
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames)) {
-        PyErr_SetString(PyExc_TypeError, "_submit_stream() takes positional arguments only");
+        PyErr_SetString(PyExc_TypeError, "takes positional arguments only");
         return NULL;
     }
     preq_t *r = make_request(self, st, args, nargs);
     if (r == NULL)
         return NULL;
-    preq_make_stream(r);
+    if (stream)
+        preq_make_stream(r);
     PortObject *port;
     HandleObject *h = NULL;
     if (rclient_ready(self) < 0 ||
@@ -1634,12 +1587,27 @@ static PyObject *RClient_submit_stream(PyObject *op, PyTypeObject *defcls,
     PyObject_GC_Track(h);
     r->port = (PortObject *)Py_NewRef(port);
     r->client = self->core;
-    atomic_store(&r->refs, 2); /* the flight and the handle */
+    atomic_store(&r->refs, 2); /* the flight (released by drain) and the handle */
     hr_reactor_post(&r->msg);
     return (PyObject *)h;
 error:
     preq_discard(r);
     return NULL;
+}
+
+/* _submit(method, url, headers, body, timeout) -> Handle */
+static PyObject *RClient_submit(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    return submit(op, defcls, args, nargs, kwnames, 0);
+}
+
+/* _submit_stream(method, url, headers, body, timeout) -> Handle (future -> StreamBase) */
+static PyObject *RClient_submit_stream(PyObject *op, PyTypeObject *defcls,
+                                       PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames)
+{
+    return submit(op, defcls, args, nargs, kwnames, 1);
 }
 
 /* _configure_http(follow_redirects, max_redirects, referer, cookie_store, https_only) */
