@@ -115,4 +115,8 @@ __all__ = [
 # aliases (the `import X as X` form above marks them as re-exports).
 
 # Hand the native module the classes it raises and instantiates.
-_httpr._init({name: getattr(_exceptions, name) for name in _exceptions.__all__}, Response)
+_httpr._init(
+    {name: getattr(_exceptions, name) for name in _exceptions.__all__},
+    Response,
+    StreamingResponse,
+)

@@ -5,11 +5,15 @@ the native `RClient` base owns sockets and takes one small positional call per
 request -- ``_request(method, url, headers, body, timeout)`` (blocking) or
 ``_submit(...)`` (returns a handle with an asyncio future).
 
+Redirects, the cookie jar, ``Referer`` and the ``https_only`` check of every
+hop happen in the engine (``_configure_http``); content codings are decoded
+there too.
+
 The hot path (`client.get(url)` with no per-request options) does almost no
 Python work: the final header list is built once and cached in ``_wire``, the
 client's timeout is validated once into ``_timeout_wire``, and one flag,
-``_fast``, says whether anything (client-level params, ``https_only``, an
-invalid timeout, a closed client) forces the general path in `_prepare()`.
+``_fast``, says whether anything (client-level params, an invalid timeout, a
+closed client) forces the general path in `_prepare()`.
 Every setter calls `_refresh()`, which rebuilds both. Cached lists are
 replaced, never mutated, so requests on other threads always see a
 consistent list.
@@ -20,8 +24,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _httpr
 from ._exceptions import ClientReopenedWarning, RequestError
@@ -52,7 +57,9 @@ from ._prepare import (
     plain_urls,
     prepare_url,
     seconds,
+    valid_header,
 )
+from ._response import AsyncStreamingResponse, StreamingResponse
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -77,6 +84,13 @@ _IDLE_TIMEOUT = 90.0
 _DEFAULT_CONNS_PER_ORIGIN = 0
 
 _INVALID = object()  # _timeout_wire when client.timeout was set to an invalid value
+
+# What the original sends unless told otherwise (reqwest's defaults); the
+# engine decodes all four codings.
+_ACCEPT = "*/*"
+_ACCEPT_ENCODING = "gzip, br, zstd, deflate"
+
+Body = bytes | list[bytes | str] | None
 
 _REOPEN_MESSAGE = (
     "Request made on a closed httpr client; reopening it with a fresh connection pool. "
@@ -370,6 +384,13 @@ class Client(_httpr.RClient):
             self._identity_pem = _check_identity(bytes(client_pem_data), "client_pem_data")
         else:
             self._identity_pem = None
+        self._configure_http(
+            self._follow_redirects,
+            self._max_redirects,
+            self._referer,
+            self._cookie_store,
+            self._https_only,
+        )
         self._refresh()
 
     # -- cached request state ------------------------------------------------
@@ -387,22 +408,24 @@ class Client(_httpr.RClient):
         else:
             self._authorization = None
         wire = dict(self._headers)
-        wire.setdefault("accept", "*/*")  # reqwest's default, which the original sends
-        # (Accept-Encoding joins here once the engine decodes content codings.)
+        wire.setdefault("accept", _ACCEPT)
+        wire.setdefault("accept-encoding", _ACCEPT_ENCODING)
         if self._authorization is not None:
             wire["authorization"] = self._authorization
         if self._cookie is not None:
             wire["cookie"] = self._cookie
         self._wire = list(wire.items())
         self._fast = not (
-            self._closed or self._params or self._https_only or self._timeout_wire is _INVALID
+            self._closed
+            or self._params
+            or self._timeout_wire is _INVALID
         )
 
     def _replace_headers(self, headers: object) -> None:
         """Replace every header; a ``Cookie`` entry replaces the cookies, else they are kept."""
         new: dict[str, str] = {}
         cookie = self._cookie
-        for name, value in header_items(headers):
+        for name, value in header_items(headers, skip_invalid=True):
             if name == "cookie":
                 cookie = value
             else:
@@ -420,7 +443,7 @@ class Client(_httpr.RClient):
 
     def _prepare(
         self, url: object, kwargs: Mapping[str, object]
-    ) -> tuple[str, list[tuple[str, str]], bytes | None, float | None]:
+    ) -> tuple[str, list[tuple[str, str]], Body, float | None]:
         """The general path: apply per-request options and client-level rules.
 
         Returns the ``(url, headers, body, timeout)`` that follow the method in
@@ -462,8 +485,6 @@ class Client(_httpr.RClient):
             target = url
         else:
             target, credentials = prepare_url(url)
-        if self._https_only and target[:8].lower() != "https://":
-            raise RequestError(f"URL scheme is not allowed: https_only=True refuses {target!r}")
         if params is not None or self._params:
             pairs = self._params or []
             if params is not None:
@@ -471,7 +492,7 @@ class Client(_httpr.RClient):
             target = append_query(target, encode_pairs(pairs))
 
         # Body: content -> data -> json -> files, the last one given wins.
-        body: bytes | None = None
+        body: Body = None
         content_type: str | None = None
         if content is not None:
             body = content_body(content)
@@ -530,7 +551,8 @@ class Client(_httpr.RClient):
                     cookie = value
                 else:
                     merged[name] = value
-        merged.setdefault("accept", "*/*")
+        merged.setdefault("accept", _ACCEPT)
+        merged.setdefault("accept-encoding", _ACCEPT_ENCODING)
 
         # Basic (request, then client) beats any bearer token (request, then
         # client); credentials in the URL are the last resort (CONTRACT §2.5).
@@ -608,8 +630,10 @@ class Client(_httpr.RClient):
         self._refresh()
 
     def set_header(self, key: str, value: str) -> None:
-        """Set one default header (the name is stored lowercased)."""
+        """Set one default header (the name is stored lowercased); an invalid one is skipped."""
         name, value = header_pair(key, value)
+        if not valid_header(name, value):
+            return
         if name == "cookie":
             self._cookie = value
         else:
@@ -750,6 +774,31 @@ class Client(_httpr.RClient):
         """Send a PATCH request (see `request()` for the options)."""
         return self.request("PATCH", url, **kwargs)
 
+    @contextmanager
+    def stream(
+        self, method: HttpMethod, url: str, **kwargs: Unpack[RequestParams]
+    ) -> Iterator[StreamingResponse]:
+        """Send a request and read the response body as it arrives.
+
+        A context manager: entering it waits for the response headers (after
+        redirects) and yields a `StreamingResponse`; leaving it closes the
+        response. Takes the same options as `request()`.
+
+        Example:
+            ```python
+            with client.stream("GET", "https://httpbin.org/stream/3") as response:
+                for chunk in response.iter_bytes():
+                    print(len(chunk))
+            ```
+        """
+        if method not in METHODS:
+            raise ValueError(f"Unsupported HTTP method: {method}")
+        response = cast(StreamingResponse, self._stream(method, *self._prepare(url, kwargs)))
+        try:
+            yield response
+        finally:
+            response.close()
+
 
 class AsyncClient(Client):
     """An asyncio HTTP client with connection pooling.
@@ -779,7 +828,27 @@ class AsyncClient(Client):
     max_concurrency: int | None
 
     def __new__(
-        cls, *args: Any, max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY, **kwargs: Any
+        cls,
+        auth: tuple[str, str | None] | None = None,
+        auth_bearer: str | None = None,
+        params: QueryParamTypes | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+        cookie_store: bool | None = True,
+        referer: bool | None = True,
+        proxy: str | None = None,
+        timeout: float | None = 30.0,
+        follow_redirects: bool | None = True,
+        max_redirects: int | None = 20,
+        verify: bool | None = True,
+        ca_cert_file: str | None = None,
+        client_pem: str | None = None,
+        client_pem_data: bytes | None = None,
+        https_only: bool | None = False,
+        http2_only: bool | None = False,
+        http1_only: bool | None = False,
+        *,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
     ) -> Self:
         if max_concurrency is None:
             max_inflight = 0  # no cap
@@ -796,13 +865,52 @@ class AsyncClient(Client):
         # Client.__new__ would configure the pool without the cap, so allocate
         # here and run the shared setup directly.
         self = _httpr.RClient.__new__(cls)
-        self._setup(*args, **kwargs)
+        self._setup(
+            auth,
+            auth_bearer,
+            params,
+            headers,
+            cookies,
+            cookie_store,
+            referer,
+            proxy,
+            timeout,
+            follow_redirects,
+            max_redirects,
+            verify,
+            ca_cert_file,
+            client_pem,
+            client_pem_data,
+            https_only,
+            http2_only,
+            http1_only,
+        )
         self.max_concurrency = max_concurrency
         self._configure(max_inflight, _DEFAULT_CONNS_PER_ORIGIN, _IDLE_TIMEOUT)
         return self
 
     def __init__(
-        self, *args: Any, max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY, **kwargs: Any
+        self,
+        auth: tuple[str, str | None] | None = None,
+        auth_bearer: str | None = None,
+        params: QueryParamTypes | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+        cookie_store: bool | None = True,
+        referer: bool | None = True,
+        proxy: str | None = None,
+        timeout: float | None = 30.0,
+        follow_redirects: bool | None = True,
+        max_redirects: int | None = 20,
+        verify: bool | None = True,
+        ca_cert_file: str | None = None,
+        client_pem: str | None = None,
+        client_pem_data: bytes | None = None,
+        https_only: bool | None = False,
+        http2_only: bool | None = False,
+        http1_only: bool | None = False,
+        *,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         """Create an async HTTP client.
 
@@ -876,6 +984,42 @@ class AsyncClient(Client):
     async def patch(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a PATCH request (see `request()` for the options)."""
         return await self.request("PATCH", url, **kwargs)
+
+    @asynccontextmanager
+    async def stream(  # type: ignore[override]
+        self, method: HttpMethod, url: str, **kwargs: Unpack[RequestParams]
+    ) -> AsyncIterator[AsyncStreamingResponse]:
+        """Send a request and read the response body as it arrives, without blocking.
+
+        An async context manager: entering it awaits the response headers
+        (after redirects) and yields an `AsyncStreamingResponse`; leaving it
+        closes the response. Takes the same options as `request()`.
+
+        Example:
+            ```python
+            async with client.stream("GET", "https://httpbin.org/stream/3") as response:
+                async for line in response.aiter_lines():
+                    print(line, end="")
+            ```
+        """
+        if method not in METHODS:
+            raise ValueError(f"Unsupported HTTP method: {method}")
+        handle = self._submit_stream(method, *self._prepare(url, kwargs))
+        future = handle.future
+        try:
+            stream = cast(StreamingResponse, await future)
+        except BaseException:
+            if future.cancel() or future.cancelled():
+                handle.cancel()  # abort the request on the I/O thread
+            elif future.exception() is None:
+                # Cancelled just after the headers arrived: nobody will read it.
+                future.result()._close()
+            raise
+        response = AsyncStreamingResponse(stream)
+        try:
+            yield response
+        finally:
+            stream.close()
 
 
 for _cls in (Client, AsyncClient):

@@ -10,8 +10,9 @@ WHATWG labels onto Python codecs to give the same results.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 
-__all__ = ["decode", "detect_encoding"]
+__all__ = ["IncrementalDecoder", "decode", "detect_encoding", "lookup"]
 
 # WHATWG encoding name -> (Python codec, space-separated labels).
 # From the Encoding Standard's encodings.json; "replacement" and
@@ -170,8 +171,31 @@ def detect_encoding(content_type: str | None, content: bytes) -> str:
 
 
 def lookup(label: str) -> str | None:
-    """The WHATWG encoding name for a label, or None if it is not one."""
-    return _LABELS.get(label.strip(_WHITESPACE).lower())
+    """The encoding name for a label, or None if it is not one.
+
+    WHATWG labels first (``latin1`` means windows-1252, as in browsers and the
+    original). A label only Python knows -- ``latin-1``, ``utf_8``, ``cp437``
+    -- is accepted too, since that is what Python users assign to
+    `Response.encoding`: it maps to the WHATWG encoding of the same codec when
+    there is one, else names the Python codec itself.
+    """
+    label = label.strip(_WHITESPACE).lower()
+    name = _LABELS.get(label)
+    if name is not None or not label:
+        return name
+    try:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None  # base64, rot13, zlib ...: not charsets
+    return _LABELS.get(info.name, info.name)
+
+
+def _codec(name: str) -> str:
+    # The Python codec for a name returned by lookup().
+    entry = _ENCODINGS.get(name)
+    return name if entry is None else entry[0]
 
 
 def decode(content: bytes, label: str) -> tuple[str, str]:
@@ -198,4 +222,71 @@ def decode(content: bytes, label: str) -> tuple[str, str]:
     if name == "x-user-defined":
         return "".join(chr(b) if b < 0x80 else chr(0xF700 + b) for b in content), name
     errors = "httpr.c1" if name.startswith("windows-") else "replace"
-    return content.decode(_ENCODINGS[name][0], errors), name
+    return content.decode(_codec(name), errors), name
+
+
+_BOMS = ((b"\xef\xbb\xbf", "UTF-8"), (b"\xfe\xff", "UTF-16BE"), (b"\xff\xfe", "UTF-16LE"))
+
+
+def _chunk_decoder(name: str) -> Callable[[bytes, bool], str]:
+    """An incremental ``decode(data, final)`` for a WHATWG encoding name."""
+    if name == "replacement":
+        emitted = False
+
+        def replacement(data: bytes, final: bool = False) -> str:
+            nonlocal emitted
+            if data and not emitted:
+                emitted = True
+                return "\ufffd"
+            return ""
+
+        return replacement
+    if name == "x-user-defined":
+
+        def user_defined(data: bytes, final: bool = False) -> str:
+            return "".join(chr(b) if b < 0x80 else chr(0xF700 + b) for b in data)
+
+        return user_defined
+    errors = "httpr.c1" if name.startswith("windows-") else "replace"
+    decoder: Callable[[bytes, bool], str] = codecs.getincrementaldecoder(_codec(name))(
+        errors
+    ).decode
+    return decoder
+
+
+class IncrementalDecoder:
+    """Decode a body chunk by chunk as `decode()` decodes it whole.
+
+    A character split across chunks comes out whole once its last byte
+    arrives; malformed bytes become U+FFFD. A BOM at the start of the body
+    overrides the label, as in `decode()`. An unknown label raises
+    ``RuntimeError("Unsupported charset: <label>")`` here, at construction.
+    """
+
+    __slots__ = ("_decode", "_head", "_name")
+
+    def __init__(self, label: str) -> None:
+        name = lookup(label)
+        if name is None:
+            raise RuntimeError(f"Unsupported charset: {label}")
+        self._name = name
+        self._head = b""
+        self._decode: Callable[[bytes, bool], str] | None = None
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        """The text completed by `data`; ``final=True`` flushes what is left."""
+        if self._decode is None:
+            # Hold back the first bytes while they may still be a BOM.
+            head = self._head + data
+            if not final and len(head) < 3 and any(bom.startswith(head) for bom, _ in _BOMS):
+                self._head = head
+                return ""
+            self._head = b""
+            name = self._name
+            for bom, bom_name in _BOMS:
+                if head.startswith(bom):
+                    name, head = bom_name, head[len(bom) :]
+                    break
+            self._decode = _chunk_decoder(name)
+            data = head
+        return self._decode(data, final)

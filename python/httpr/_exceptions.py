@@ -12,7 +12,7 @@ import json as _json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._response import Response
+    from ._response import Response, StreamingResponse
 
 __all__ = [
     "ClientClosed",
@@ -135,7 +135,7 @@ class HTTPStatusError(HTTPError):
     # `response` is an httpx-style convenience: raise_for_status() attaches the
     # response it was called on. Keyword-only so `HTTPStatusError(msg)` (and
     # unpickling, which passes only `args`) keeps working.
-    def __init__(self, *args: object, response: Response | None = None) -> None:
+    def __init__(self, *args: object, response: Response | StreamingResponse | None = None) -> None:
         super().__init__(*args)
         self.response = response
 

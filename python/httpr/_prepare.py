@@ -8,9 +8,11 @@ when each step is needed so that the common case skips them all.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
+import stat
 from base64 import b64encode
 from collections.abc import Iterable, Mapping
 from json.encoder import JSONEncoder, c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -45,6 +47,7 @@ __all__ = [
     "plain_urls",
     "prepare_url",
     "seconds",
+    "valid_header",
 ]
 
 METHODS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE", "POST", "PUT", "PATCH"))
@@ -338,8 +341,28 @@ def header_pair(name: object, value: object) -> tuple[str, str]:
     return name.lower(), value
 
 
-def header_items(headers: object) -> Iterable[tuple[str, str]]:
-    """Validated, lowercased pairs from a mapping or a sequence of pairs."""
+# RFC 9110: a field name is a token; a value has no control character but HTAB.
+_token = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_control = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
+
+_log = logging.getLogger("httpr")
+
+
+def valid_header(name: str, value: str) -> bool:
+    """Whether a header may go on the wire; logs a warning when it may not."""
+    if _token(name) is not None and _control(value) is None:
+        return True
+    _log.warning("Skipping invalid header %r: %r", name, value)
+    return False
+
+
+def header_items(headers: object, skip_invalid: bool = False) -> list[tuple[str, str]]:
+    """Type-checked, lowercased pairs from a mapping or a sequence of pairs.
+
+    With `skip_invalid`, pairs that could not go on the wire (see
+    `valid_header`) are left out, as the original does; without it they are
+    kept and the native module refuses the request (`LocalProtocolError`).
+    """
     if isinstance(headers, Mapping):
         pairs: Iterable[Any] = headers.items()
     elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
@@ -349,7 +372,10 @@ def header_items(headers: object) -> Iterable[tuple[str, str]]:
         )
     else:
         pairs = headers
-    return [header_pair(name, value) for name, value in pairs]
+    items = [header_pair(name, value) for name, value in pairs]
+    if skip_invalid:
+        return [(name, value) for name, value in items if valid_header(name, value)]
+    return items
 
 
 # ------------------------------------------------------------------------ cookies
@@ -423,12 +449,40 @@ def _disposition_param(value: str) -> bytes:
     return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A").encode("utf-8")
 
 
-def multipart_body(files: object) -> tuple[bytes, str]:
+def _upload_path(field: str, path: object) -> str:
+    """The absolute path of a file to upload; RequestError unless it is a readable file.
+
+    Checked here, before any I/O, so a wrong path fails the request before a
+    connection is made. The engine opens the file again while sending.
+    """
+    try:
+        fspath = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"files values must be file paths (str or os.PathLike), got {type(path).__name__}"
+            f" for field {field!r}"
+        ) from None
+    name = os.fsdecode(fspath)
+    try:
+        mode = os.stat(name).st_mode
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise RequestError(f"Cannot read the file {name!r} for field {field!r}: {reason}") from None
+    if not stat.S_ISREG(mode):
+        raise RequestError(f"Cannot read the file {name!r} for field {field!r}: not a regular file")
+    if not os.access(name, os.R_OK):
+        raise RequestError(f"Cannot read the file {name!r} for field {field!r}: permission denied")
+    return os.path.abspath(name)
+
+
+def multipart_body(files: object) -> tuple[list[bytes | str], str]:
     """`files=`: multipart/form-data with one part per ``field -> path``.
 
     Each part is named after its field, and its filename is the field name too
     (not the file's basename), with no per-part Content-Type -- what the
-    original sends. The files are read into memory here.
+    original sends. The body is a list for the engine: bytes are sent as they
+    are and each str is the path of a file it streams from disk (so the
+    request goes out with ``Transfer-Encoding: chunked``).
     """
     if not isinstance(files, Mapping):
         raise TypeError(
@@ -436,21 +490,17 @@ def multipart_body(files: object) -> tuple[bytes, str]:
         )
     token = os.urandom(32).hex()
     boundary = "-".join(token[i : i + 16] for i in range(0, 64, 16)).encode("ascii")
-    chunks: list[bytes] = []
+    body: list[bytes | str] = []
+    separator = b""  # what ends the previous part: joined with the next part's head
     for field, path in files.items():
         if not isinstance(field, str):
             raise TypeError(f"files field names must be str, got {type(field).__name__}")
-        try:
-            with open(os.fspath(path), "rb") as f:
-                data = f.read()
-        except (OSError, TypeError) as exc:
-            raise RequestError(f"Cannot read the file for field {field!r}: {exc}") from exc
         name = _disposition_param(field)
-        chunks.append(
-            b'--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n\r\n'
-            % (boundary, name, name)
+        body.append(
+            b'%s--%s\r\nContent-Disposition: form-data; name="%s"; filename="%s"\r\n\r\n'
+            % (separator, boundary, name, name)
         )
-        chunks.append(data)
-        chunks.append(b"\r\n")
-    chunks.append(b"--%s--\r\n" % boundary)
-    return b"".join(chunks), "multipart/form-data; boundary=" + boundary.decode("ascii")
+        body.append(_upload_path(field, path))
+        separator = b"\r\n"
+    body.append(b"%s--%s--\r\n" % (separator, boundary))
+    return body, "multipart/form-data; boundary=" + boundary.decode("ascii")

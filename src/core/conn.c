@@ -349,7 +349,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (err != HPE_OK) {
-            if (err == HPE_USER && conn->cb_err != 0)
+            if (conn->cb_err != 0) /* any callback (HPE_USER, HPE_CB_MESSAGE_COMPLETE…) */
                 hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
             else
                 hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
@@ -377,7 +377,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 finish_response(conn);
                 return;
             }
-            if (err == HPE_USER && conn->cb_err != 0) {
+            if (conn->cb_err != 0) {
                 hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
                 conn_abort(conn);
                 return;

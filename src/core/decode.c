@@ -295,6 +295,7 @@ static int stage(run_t *r, int k, const char *in, size_t n)
         ZSTD_inBuffer ib = {in, n, 0};
         for (;;) {
             ZSTD_outBuffer ob = {out, OUT_CHUNK, 0};
+            size_t in_before = ib.pos;
             size_t zr = ZSTD_decompressStream(d->u.zs, &ob, &ib);
             if (ZSTD_isError(zr)) {
                 snprintf(r->err, r->errlen, "error decoding zstd body: %s",
@@ -303,7 +304,12 @@ static int stage(run_t *r, int k, const char *in, size_t n)
             }
             if ((rc = emit(r, k, out, ob.pos)) != 0)
                 return rc;
-            d->zstd_frame_end = zr == 0; /* several frames may follow each other */
+            /* several frames may follow each other; a call that moved nothing (after a frame
+             * ended exactly at the end of the output buffer) says nothing about the end */
+            if (zr == 0)
+                d->zstd_frame_end = true;
+            else if (ib.pos > in_before || ob.pos > 0)
+                d->zstd_frame_end = false;
             if (ib.pos == ib.size && ob.pos < ob.size)
                 return 0;
         }

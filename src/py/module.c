@@ -80,6 +80,7 @@ typedef struct {
     PyObject *body;     /* strong ref to the bytes (or tuple of parts) the engine borrows */
     PyObject *url;      /* strong ref: the URL as given */
     int on_port;        /* queued on port->done (under the port's mutex) */
+    int is_async;       /* completions go through a port (immutable once posted) */
 
     /* streams: shared with the reactor under sm */
     int is_stream;
@@ -134,6 +135,7 @@ typedef struct PortObject {
     uv_mutex_t mutex;
     hr_queue_t done;
     int scheduled;
+    int in_poster;  /* in the poster's list: only the poster may reap it */
     /* poster thread's list (under poster.mutex) */
     hr_queue_t post_link;
     /* asyncio side only */
@@ -163,13 +165,16 @@ static void port_post(PortObject *p, preq_t *r)
     hr_queue_insert_tail(&p->done, &r->done_link);
     first = !p->scheduled;
     p->scheduled = 1;
-    uv_mutex_unlock(&p->mutex);
     if (first) {
+        /* still under p->mutex (lock order: port, then poster), so a reap can't free p
+         * while it waits in the poster's list */
+        p->in_poster = 1;
         uv_mutex_lock(&poster.mutex);
         hr_queue_insert_tail(&poster.ports, &p->post_link);
         uv_cond_signal(&poster.cv);
         uv_mutex_unlock(&poster.mutex);
     }
+    uv_mutex_unlock(&p->mutex);
 }
 
 static void deliver(PortObject *p, preq_t *r);
@@ -184,6 +189,10 @@ static void port_reap(PortObject *p)
 {
     hr_queue_t dead;
     uv_mutex_lock(&p->mutex);
+    if (p->in_poster) {
+        uv_mutex_unlock(&p->mutex); /* the poster will find the loop closed and reap it */
+        return;
+    }
     hr_queue_move(&p->done, &dead);
     p->scheduled = 0;
     for (hr_queue_t *q = dead.next; q != &dead; q = q->next)
@@ -215,6 +224,9 @@ static void poster_post_batch(hr_queue_t *batch)
     while (!hr_queue_empty(batch)) {
         PortObject *p = HR_CONTAINER_OF(batch->next, PortObject, post_link);
         hr_queue_remove(&p->post_link);
+        uv_mutex_lock(&p->mutex);
+        p->in_poster = 0; /* the GIL is held: no reap can run before the INCREF below */
+        uv_mutex_unlock(&p->mutex);
         /* Beware: p is alive because the records in p->done hold references to it and only
          * drain (scheduled below) removes them. */
         Py_INCREF(p);
@@ -431,6 +443,7 @@ static PortObject *port_for_running_loop(modstate *st, unsigned gen)
     hr_queue_init(&p->pending);
     hr_queue_init(&p->post_link);
     p->scheduled = 0;
+    p->in_poster = 0;
     PyObject_GC_Track(p);
     p->call_soon_threadsafe = PyObject_GetAttr(loop, st->s_call_soon_threadsafe);
     p->drain = PyObject_GetAttr((PyObject *)p, st->s_drain);
@@ -598,12 +611,16 @@ static void on_complete(hr_request_t *core)
     preq_t *r = hr_request_get_data(core);
     r->completed = 1;
     if (r->is_stream) {
+        /* Beware: once `done` is published, a consumer without asyncio may release and free
+         * r, so nothing of r is read after the unlock. An asyncio stream's record stays alive
+         * until the port's drain has seen this completion (only that path releases it). */
+        PortObject *port = r->port;
         uv_mutex_lock(&r->sm);
         r->done = 1;
         uv_cond_signal(&r->scv);
         uv_mutex_unlock(&r->sm);
-        if (r->port != NULL)
-            port_post(r->port, r); /* last touch of r by the reactor */
+        if (port != NULL)
+            port_post(port, r);
         return;
     }
     if (r->waiter != NULL) {
@@ -846,7 +863,8 @@ static PyObject *stream_result(StreamObject *so, PyObject *data, int finished, i
 {
     if (PyBytes_GET_SIZE(data) > 0 || !finished)
         return data;
-    stream_release_flight(so->r);
+    if (!so->r->is_async)
+        stream_release_flight(so->r); /* asyncio streams: the drain does it (see on_complete) */
     if (err != 0 && err != HR_E_CANCELLED && !so->error_raised) {
         so->error_raised = 1;
         Py_DECREF(data);
@@ -893,9 +911,15 @@ static void stream_fulfill_reader(StreamObject *so)
     if (fut == NULL)
         return;
     r->reader = NULL;
+    /* Beware: ask the future first; building the result may leave an exception set */
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL, *res = NULL;
+    if (done == NULL) {
+        PyErr_WriteUnraisable(fut);
+        Py_DECREF(fut);
+        return;
+    }
     PyObject *data = stream_take(r, &finished, &err);
-    PyObject *res = data ? stream_result(so, data, finished, err) : NULL;
-    PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL;
+    res = data ? stream_result(so, data, finished, err) : NULL;
     if (done == Py_False) {
         if (res != NULL) {
             ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
@@ -911,7 +935,7 @@ static void stream_fulfill_reader(StreamObject *so)
         if (ret == NULL)
             PyErr_WriteUnraisable(fut);
     } else if (res == NULL) {
-        PyErr_Clear();
+        PyErr_Clear(); /* nobody waits for it any more */
     }
     Py_XDECREF(ret);
     Py_XDECREF(done);
@@ -946,7 +970,7 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
         Py_DECREF(ret);
         return fut;
     }
-    if (r->port == NULL && !r->flight_released) {
+    if (!r->is_async) {
         PyErr_SetString(PyExc_RuntimeError, "_aread() on a stream opened without asyncio");
         Py_DECREF(fut);
         return NULL;
@@ -1000,7 +1024,7 @@ static void Stream_dealloc(PyObject *op)
         stream_close(so);
         r->so = NULL;
         Py_CLEAR(r->reader);
-        if (r->port == NULL && !r->flight_released && hr_reactor_generation() != 0) {
+        if (!r->is_async && !r->flight_released && hr_reactor_generation() != 0) {
             /* a stream opened without asyncio: nobody else will see its completion, so wait
              * for the (just cancelled) request to come back and release it here */
             stream_wait_done(r);
@@ -1367,13 +1391,15 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
                 prc = hr_request_add_part_mem(core, PyBytes_AS_STRING(part),
                                               (size_t)PyBytes_GET_SIZE(part));
             } else if (PyUnicode_Check(part)) {
-                const char *path = PyUnicode_AsUTF8(part);
-                if (path == NULL) {
+                /* the file system's encoding (surrogate escapes included), as open() does */
+                PyObject *fs = PyUnicode_EncodeFSDefault(part);
+                if (fs == NULL) {
                     Py_DECREF(keep);
                     hr_request_free(core);
                     goto done;
                 }
-                prc = hr_request_add_part_file(core, path);
+                prc = hr_request_add_part_file(core, PyBytes_AS_STRING(fs));
+                Py_DECREF(fs);
             } else {
                 PyErr_SetString(PyExc_TypeError, "body parts must be bytes or file paths (str)");
                 Py_DECREF(keep);
@@ -1586,6 +1612,7 @@ static PyObject *submit(PyObject *op, PyTypeObject *defcls, PyObject *const *arg
     h->future = Py_NewRef(r->future);
     PyObject_GC_Track(h);
     r->port = (PortObject *)Py_NewRef(port);
+    r->is_async = 1;
     r->client = self->core;
     atomic_store(&r->refs, 2); /* the flight (released by drain) and the handle */
     hr_reactor_post(&r->msg);
