@@ -16,6 +16,16 @@ Fixtures
     the function :func:`fd_count` (open fds of this process).
 ``loop_factory`` (function, params "asyncio"/"uvloop")
     an event-loop factory, for tests that create loops themselves (threads).
+``httpbin`` (session)
+    :class:`servers.httpbin_app.HttpbinServer`: the httpbin app (installed by
+    pytest-httpbin) on waitress, 127.0.0.1, keep-alive and threaded. Overrides
+    pytest-httpbin's fixture of the same name; ``httpbin + "/get"`` and
+    ``.url`` work as with the plugin. ``base_url`` is ``httpbin.url``.
+``other_scripted_server`` (function)
+    a second :class:`servers.scripted.ScriptedServer` (another port, so another
+    origin), for cross-origin redirects observed at the receiving server.
+``test_files`` (session)
+    two files: ``img1.png`` = b"aaa111", ``img2.png`` = b"bbb222" (paths).
 
 Every ``async def`` test marked ``@pytest.mark.asyncio`` runs twice: on stock
 asyncio and on uvloop (ids ``[asyncio]`` / ``[uvloop]``; uvloop is skipped
@@ -24,12 +34,17 @@ when it is not installed). With pytest-asyncio >= 1.x this uses the
 ``event_loop_policy`` fixture parametrized the same way.
 
 Every test gets a 60 s timeout (pytest-timeout) unless it sets its own with
-``@pytest.mark.timeout(n)``.
+``@pytest.mark.timeout(n)``. pytest-timeout's SIGALRM cannot interrupt a uvloop
+loop that waits in epoll with nothing to run (the Python-level handler only
+runs when the loop calls back into Python), so async tests also get a watchdog
+thread that cancels every task of the test's loop one second before the
+timeout and fails the test: a hung future fails that test, not the whole run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import sys
@@ -41,6 +56,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from servers.helpers import fd_count, wait_for_fds, wait_until  # noqa: F401
+from servers.httpbin_app import HttpbinServer
 from servers.httpserver import HTTPServer
 from servers.scripted import ScriptedServer
 
@@ -48,6 +64,8 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover - depends on the environment
     uvloop = None
+
+import pytest_asyncio
 
 try:
     import pytest_asyncio.plugin as _pa_plugin
@@ -185,3 +203,82 @@ def run_in_threads():
         return results
 
     return runner
+
+
+@pytest.fixture(scope="session")
+def httpbin():
+    server = HttpbinServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def base_url(httpbin):
+    return httpbin.url
+
+
+@pytest.fixture
+def other_scripted_server():
+    server = ScriptedServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("files")
+    f1 = d / "img1.png"
+    f1.write_bytes(b"aaa111")
+    f2 = d / "img2.png"
+    f2.write_bytes(b"bbb222")
+    return str(f1), str(f2)
+
+
+# -- async watchdog (see the module docstring) -------------------------------------
+
+
+def _timeout_of(item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    return float(DEFAULT_TIMEOUT)
+
+
+@pytest_asyncio.fixture
+async def _async_watchdog(request):
+    loop = asyncio.get_running_loop()
+    budget = max(1.0, _timeout_of(request.node) - 1.0)
+    fired = threading.Event()
+
+    def cancel_everything() -> None:
+        fired.set()
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+
+    def expire() -> None:
+        try:
+            loop.call_soon_threadsafe(cancel_everything)
+        except RuntimeError:  # the loop is already closed
+            pass
+
+    timer = threading.Timer(budget, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        pytest.fail(
+            f"async watchdog: the test ran longer than {budget:.0f} s; its tasks were cancelled"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _watchdog_for_async_tests(request):
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        request.getfixturevalue("_async_watchdog")

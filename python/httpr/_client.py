@@ -415,11 +415,7 @@ class Client(_httpr.RClient):
         if self._cookie is not None:
             wire["cookie"] = self._cookie
         self._wire = list(wire.items())
-        self._fast = not (
-            self._closed
-            or self._params
-            or self._timeout_wire is _INVALID
-        )
+        self._fast = not (self._closed or self._params or self._timeout_wire is _INVALID)
 
     def _replace_headers(self, headers: object) -> None:
         """Replace every header; a ``Cookie`` entry replaces the cookies, else they are kept."""

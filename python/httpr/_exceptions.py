@@ -206,3 +206,26 @@ class JSONDecodeError(RuntimeError, _json.JSONDecodeError):
 for _name in __all__:
     globals()[_name].__module__ = "httpr"
 del _name
+
+_CHUNK_ERRORS: dict[type[Exception], type[Exception]] = {}
+
+
+def chunk_error(exc: Exception) -> Exception:
+    """The error to raise for a failed read of a streamed body.
+
+    The original raised ``RuntimeError("Error reading chunk: …")`` for every read
+    error but a timeout (CONTRACT §3.2); ours keeps the precise class too. The
+    returned exception is an instance of a subclass of both ``type(exc)`` and
+    RuntimeError, so ``except RuntimeError`` and ``except httpr.ReadError`` both
+    work. Timeouts are returned unchanged (the original raised ReadTimeout).
+    """
+    if isinstance(exc, (TimeoutException, RuntimeError)):
+        return exc
+    cls = type(exc)
+    both = _CHUNK_ERRORS.get(cls)
+    if both is None:
+        both = type(
+            cls.__name__, (cls, RuntimeError), {"__module__": "httpr", "__doc__": cls.__doc__}
+        )
+        _CHUNK_ERRORS[cls] = both
+    return both(f"Error reading chunk: {exc}")

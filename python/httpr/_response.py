@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import _httpr
 from ._encoding import IncrementalDecoder, decode, detect_encoding
-from ._exceptions import HTTPStatusError, JSONDecodeError, StreamClosed, StreamConsumed
+from ._exceptions import (
+    DecodingError,
+    HTTPStatusError,
+    JSONDecodeError,
+    StreamClosed,
+    StreamConsumed,
+    TransportError,
+    chunk_error,
+)
 from ._headers import CaseInsensitiveHeaderMap
 from ._html import html_to_text
 
@@ -385,7 +393,10 @@ class StreamingResponse(_Metadata, _StreamBase):
         """The next chunk of the body, as it arrived; StopIteration at its end."""
         if self._closed or self._consumed:
             self._check()
-        chunk = self._read()
+        try:
+            chunk = self._read()
+        except (TransportError, DecodingError) as exc:
+            raise chunk_error(exc) from exc
         if chunk:
             return chunk
         self._consumed = True
@@ -435,8 +446,11 @@ class StreamingResponse(_Metadata, _StreamBase):
         self._check()
         chunks = []
         read = self._read
-        while chunk := read():
-            chunks.append(chunk)
+        try:
+            while chunk := read():
+                chunks.append(chunk)
+        except (TransportError, DecodingError) as exc:
+            raise chunk_error(exc) from exc
         self._consumed = True
         return b"".join(chunks)
 
@@ -566,6 +580,8 @@ class AsyncStreamingResponse:
         future = stream._aread()
         try:
             chunk: bytes = await future
+        except (TransportError, DecodingError) as exc:
+            raise chunk_error(exc) from exc  # a read error of its own: the stream stays as it is
         except BaseException:
             # Cancelled (or closed) while waiting, or cancelled just after the
             # chunk arrived: the stream can no longer be read in order, so

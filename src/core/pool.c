@@ -287,8 +287,47 @@ static void remove_dot_segments(char *path)
     *out = '\0';
 }
 
+static char *resolve_encoded(const char *base, const char *loc, size_t ll);
+
+/* Percent-encodes what servers put raw in Location but a request line can't carry: spaces,
+ * a few delimiters and non-ASCII bytes (WHATWG URL rules). Control bytes stay, and the URL
+ * parser then refuses them. Returns malloc'd or NULL. */
+static char *encode_location(const char *loc, size_t ll, size_t *out_len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(ll * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < ll; i++) {
+        unsigned char c = (unsigned char)loc[i];
+        if (c == ' ' || c >= 0x80 || c == '"' || c == '<' || c == '>' || c == '`' ||
+            c == '{' || c == '}' || c == '|' || c == '\\' || c == '^') {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
 /* Resolves a Location against the current URL (RFC 3986 §5.2). Returns malloc'd or NULL. */
-static char *resolve_location(const char *base, const char *loc, size_t ll)
+static char *resolve_location(const char *base, const char *raw, size_t raw_len)
+{
+    size_t ll;
+    char *enc = encode_location(raw, raw_len, &ll);
+    if (enc == NULL)
+        return NULL;
+    char *res = resolve_encoded(base, enc, ll);
+    free(enc);
+    return res;
+}
+
+static char *resolve_encoded(const char *base, const char *loc, size_t ll)
 {
     const char *hash = memchr(loc, '#', ll);
     if (hash)

@@ -9,5 +9,11 @@ background threads of the test process.
   connection was reused.
 * :mod:`servers.httpserver` — a real keep-alive HTTP/1.1 server (asyncio, its
   own loop in a thread) with the general endpoints (``/hello``, ``/echo`` ...),
-  able to hold thousands of simultaneous connections.
+  able to hold thousands of simultaneous connections, plus the endpoints of the
+  API tests (redirects, Set-Cookie, compressed bodies, split text, a firehose
+  that reports how far the sender got).
+* :mod:`servers.httpbin_app` — the httpbin application (from pytest-httpbin's
+  dependencies) served by waitress: keep-alive, threaded.
+* :mod:`servers.payloads` — compressed bodies (gzip, deflate, br, zstd, chains,
+  corrupt, truncated, bombs) for ``/encoded/...``.
 """

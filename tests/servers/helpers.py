@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["fd_count", "wait_for_fds", "wait_until"]
+__all__ = ["echoed", "fd_count", "httpbin_header", "rss_bytes", "wait_for_fds", "wait_until"]
 
 
 def fd_count() -> int:
@@ -28,3 +28,22 @@ def wait_for_fds(baseline: int, timeout: float = 5.0) -> int:
     """Wait until the fd count is back to ``baseline`` (or below); return the last count."""
     wait_until(lambda: fd_count() <= baseline, timeout)
     return fd_count()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, in bytes (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def echoed(data: dict, name: str) -> list[str]:
+    """Values of header ``name`` as received by ``http_server``'s /echo (case-insensitive)."""
+    return [v for k, v in data["headers"] if k.lower() == name.lower()]
+
+
+def httpbin_header(data: dict, name: str) -> str | None:
+    """Header ``name`` from an httpbin JSON answer (``/headers``, ``/get``, ``/anything``)."""
+    for k, v in data.get("headers", {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None

@@ -9,7 +9,7 @@ simultaneous connections. Every TCP connection gets an id (0, 1, 2, ...) that
 Endpoints (any method; HEAD gets the GET headers without a body):
 
     /hello                 b"Hello world!" (12 bytes, text/plain)
-    /echo                  JSON: method, path, query, args (pairs), headers (pairs, as
+    /echo, /echo/...       JSON: method, path, query, args (pairs), headers (pairs, as
                            received), body (latin-1), body_b64, conn_id, http_version
     /chunked               chunked response: CHUNKED_PARTS, one chunk each
     /close-delimited       HTTP/1.1 body without Content-Length (no Connection
@@ -21,6 +21,34 @@ Endpoints (any method; HEAD gets the GET headers without a body):
                            bytes, each after a delay of s seconds
     /bytes/<n>             n bytes of the pattern bytes(range(256)) repeated
     /id/<x>                body x (also in header X-Id)
+
+Added for the API tests (issue 3):
+
+    /                      a small HTML page ("Example Domain")
+    /redirect-to?url=U&status=N
+                           redirect (default 302) with ``Location: U`` as given
+    /set-cookie?c=V&c=V2[&status=N&location=U]
+                           one ``Set-Cookie: V`` header per ``c`` (raw values);
+                           with ``location`` a redirect (default 302)
+    /encoded/<codings>?kind=K
+                           a body compressed with the comma-separated codings
+                           (see :mod:`servers.payloads`), Content-Length framed
+                           unless ``chunked=1``
+    /parts?p=B&p=B2[&delay=s&ct=T&chunked=1&status=N]
+                           body = the percent-decoded parts (raw bytes), each
+                           written separately with ``delay`` seconds before every
+                           part after the first; ``ct`` = Content-Type; chunked
+                           framing with ``chunked=1`` (one chunk per part)
+    /multi-header          ``X-Multi: a``, ``X-Multi: b``, ``X-Multi: c``
+    /firehose?size=N&token=T
+                           N bytes of pattern_bytes in 64 KiB writes; the server's
+                           send buffer is 64 KiB, and ``server.progress[T]``
+                           counts the bytes the kernel accepted so far;
+                           ``server.finished[T]`` is set once the body was sent or
+                           the peer went away (``server.aborted[T]`` then)
+    /large-file            2 MiB of pattern bytes, chunked in 64 KiB chunks
+    /jsonplaceholder/users/<id>, /jsonplaceholder/posts?userId=N
+                           a tiny stand-in for jsonplaceholder.typicode.com
 """
 
 from __future__ import annotations
@@ -29,8 +57,11 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 import threading
 import urllib.parse
+
+from . import payloads
 
 __all__ = ["CHUNKED_PARTS", "HELLO", "HTTPServer", "pattern_bytes"]
 
@@ -54,13 +85,22 @@ _REASONS = {
     204: "No Content",
     301: "Moved Permanently",
     302: "Found",
+    303: "See Other",
     304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
     400: "Bad Request",
     404: "Not Found",
     418: "I'm a teapot",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+_EXAMPLE_HTML = (
+    b"<!doctype html>\n<html><head><title>Example Domain</title></head>"
+    b"<body><h1>Example Domain</h1><p>A local stand-in page.</p></body></html>\n"
+)
 
 
 class _BadRequest(Exception):
@@ -76,6 +116,9 @@ class HTTPServer:
         self.connections_accepted = 0
         self.active_connections = 0
         self.requests_served = 0
+        self.progress: dict[str, int] = {}
+        self.finished: dict[str, threading.Event] = {}
+        self.aborted: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -280,7 +323,7 @@ class HTTPServer:
 
         if path == "/hello":
             respond(200, HELLO)
-        elif path == "/echo":
+        elif path == "/echo" or path.startswith("/echo/"):
             payload = {
                 "method": method,
                 "path": path,
@@ -348,7 +391,159 @@ class HTTPServer:
         elif path.startswith("/id/"):
             ident = urllib.parse.unquote(path[len("/id/") :])
             respond(200, ident.encode(), extra=[("X-Id", ident)])
+        elif path == "/":
+            respond(200, _EXAMPLE_HTML, content_type="text/html; charset=UTF-8")
+        elif path == "/redirect-to":
+            status = int(params.get("status", "302"))
+            respond(status, b"", extra=[("Location", params.get("url", "/"))])
+        elif path == "/set-cookie":
+            extra = [("Set-Cookie", v) for k, v in args if k == "c"]
+            if "location" in params:
+                extra.append(("Location", params["location"]))
+                status = int(params.get("status", "302"))
+            else:
+                status = int(params.get("status", "200"))
+            respond(status, b"cookies set", extra=extra)
+        elif path.startswith("/encoded/"):
+            codings = tuple(c.strip() for c in path[len("/encoded/") :].split(",") if c.strip())
+            try:
+                data = payloads.encoded_body(codings, params.get("kind", "ok"))
+            except ValueError as e:
+                raise _BadRequest() from e
+            extra = [("Content-Encoding", payloads.content_encoding_header(list(codings)))]
+            if params.get("chunked") == "1":
+                await self._send_parts(
+                    writer,
+                    200,
+                    [data[i : i + 65536] for i in range(0, len(data), 65536)],
+                    "text/plain; charset=utf-8",
+                    extra,
+                    True,
+                    0.0,
+                    keep_alive,
+                    is_head,
+                )
+            else:
+                respond(200, data, extra=extra, content_type="text/plain; charset=utf-8")
+        elif path == "/parts":
+            parts = [
+                urllib.parse.unquote_to_bytes(v.replace("+", " "))
+                for k, _, v in (item.partition("=") for item in query.split("&") if item)
+                if k == "p"
+            ]
+            await self._send_parts(
+                writer,
+                int(params.get("status", "200")),
+                parts,
+                params.get("ct"),
+                [],
+                params.get("chunked") == "1",
+                float(params.get("delay", "0")),
+                keep_alive,
+                is_head,
+            )
+        elif path == "/multi-header":
+            respond(200, b"multi", extra=[("X-Multi", "a"), ("X-Multi", "b"), ("X-Multi", "c")])
+        elif path == "/firehose":
+            await self._firehose(writer, int(params.get("size", "0")), params.get("token", ""))
+            return False
+        elif path == "/large-file":
+            data = pattern_bytes(2 << 20)
+            await self._send_parts(
+                writer,
+                200,
+                [data[i : i + 65536] for i in range(0, len(data), 65536)],
+                "application/octet-stream",
+                [],
+                True,
+                0.0,
+                keep_alive,
+                is_head,
+            )
+        elif path.startswith("/jsonplaceholder/users/"):
+            uid = int(path.rsplit("/", 1)[1])
+            user = {"id": uid, "name": f"User {uid}", "username": f"user{uid}"}
+            respond(200, json.dumps(user).encode(), content_type="application/json")
+        elif path == "/jsonplaceholder/posts":
+            uid = int(params.get("userId", "1"))
+            posts = [{"userId": uid, "id": uid * 10 + i, "title": f"post {i}"} for i in range(uid)]
+            respond(200, json.dumps(posts).encode(), content_type="application/json")
         else:
             respond(404, b"not found")
         await writer.drain()
         return keep_alive
+
+    async def _send_parts(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        parts: list[bytes],
+        content_type: str | None,
+        extra: list[tuple[str, str]],
+        chunked: bool,
+        delay: float,
+        keep_alive: bool,
+        is_head: bool,
+    ) -> None:
+        out = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+        if content_type:
+            out.append(f"Content-Type: {content_type}")
+        out += [f"{k}: {v}" for k, v in extra]
+        if chunked:
+            out.append("Transfer-Encoding: chunked")
+        else:
+            out.append(f"Content-Length: {sum(len(p) for p in parts)}")
+        if not keep_alive:
+            out.append("Connection: close")
+        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
+        if is_head:
+            return
+        for i, part in enumerate(parts):
+            await writer.drain()
+            if i and delay:
+                await asyncio.sleep(delay)
+            if chunked:
+                if part:
+                    writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            else:
+                writer.write(part)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+
+    async def _firehose(self, writer: asyncio.StreamWriter, size: int, token: str) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        transport = writer.transport
+        transport.set_write_buffer_limits(high=65536, low=16384)
+        done = threading.Event()
+        with self._lock:
+            self.progress[token] = 0
+            self.finished[token] = done
+            self.aborted[token] = False
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % size
+        )
+        block = pattern_bytes(1 << 20)
+        sent = 0
+        try:
+            while sent < size:
+                n = min(65536, size - sent)
+                off = sent % len(block)
+                chunk = block[off : off + n]
+                if len(chunk) < n:
+                    chunk += block[: n - len(chunk)]
+                writer.write(chunk)
+                await writer.drain()
+                sent += n
+                # what the kernel accepted: written minus what asyncio still buffers
+                self.progress[token] = sent - transport.get_write_buffer_size()
+            self.progress[token] = sent
+        except (ConnectionError, OSError):
+            self.aborted[token] = True
+        finally:
+            if transport.is_closing() and sent < size:
+                self.aborted[token] = True
+            done.set()
