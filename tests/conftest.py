@@ -98,6 +98,17 @@ def _loop_factories():
     return factories
 
 
+# every async test runs on both loop flavours (STYLE.md, after uvloop's own suite)
+LOOP_FLAVOURS = [
+    pytest.param("asyncio", id="asyncio"),
+    pytest.param(
+        "uvloop",
+        id="uvloop",
+        marks=pytest.mark.skipif(uvloop is None, reason="uvloop not installed"),
+    ),
+]
+
+
 if _HAS_LOOP_FACTORY_HOOK:
 
     @pytest.hookimpl(optionalhook=True)
@@ -106,16 +117,7 @@ if _HAS_LOOP_FACTORY_HOOK:
 
 else:  # pragma: no cover - older pytest-asyncio
 
-    @pytest.fixture(
-        params=[
-            pytest.param("asyncio", id="asyncio"),
-            pytest.param(
-                "uvloop",
-                id="uvloop",
-                marks=pytest.mark.skipif(uvloop is None, reason="uvloop not installed"),
-            ),
-        ]
-    )
+    @pytest.fixture(params=LOOP_FLAVOURS)
     def event_loop_policy(request):
         if request.param == "uvloop":
             return uvloop.EventLoopPolicy()
@@ -159,16 +161,7 @@ def fd_count_fixture():
     return fd_count
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("asyncio", id="asyncio"),
-        pytest.param(
-            "uvloop",
-            id="uvloop",
-            marks=pytest.mark.skipif(uvloop is None, reason="uvloop not installed"),
-        ),
-    ]
-)
+@pytest.fixture(params=LOOP_FLAVOURS)
 def loop_factory(request):
     """A callable returning a new event loop of the parametrized flavour."""
     return _loop_factories()[request.param]
