@@ -58,16 +58,18 @@ static int add_part(hr_request_t *req, const void *p, size_t n, const char *path
         pt->mem = p;
         pt->len = n;
     }
+    bool first = req->parts->last == NULL;
     if (req->parts->last)
         req->parts->last->next = pt;
     else
         req->parts->first = pt;
     req->parts->last = pt;
-    /* the head now announces chunked framing instead of a Content-Length */
+    if (!first)
+        return 0; /* the head already announces chunked framing */
     req->body = NULL;
     req->body_len = 0;
     req->has_body = true;
-    return hr__request_build_head(req, NULL, 0);
+    return hr__request_build_head(req, NULL, 0); /* chunked instead of a Content-Length */
 }
 
 int hr_request_add_part_mem(hr_request_t *req, const void *p, size_t n)
