@@ -20,7 +20,7 @@ SUDO=
 
 # --- 1. system packages (Debian) ------------------------------------------
 APT_PACKAGES=(libuv1-dev nginx-light wrk libzstd-dev libbrotli-dev zlib1g-dev
-              libssl-dev pkg-config curl)
+              libssl-dev openssl ca-certificates pkg-config curl)
 command -v gcc >/dev/null 2>&1 || APT_PACKAGES+=(build-essential)
 
 missing=()
