@@ -334,8 +334,8 @@ class Client(_httpr.RClient):
         self._timeout = seconds(timeout)
         self._timeout_wire = check_timeout(self._timeout)
 
-        # Stored for the engine's transport configuration (redirects, cookie jar,
-        # TLS, proxy). The engine reads them once it supports each feature.
+        # The engine's transport configuration (redirects, cookie jar, TLS); the
+        # proxy is stored only (the engine has no proxy support yet).
         self._cookie_store = _opt_bool(cookie_store, True)
         self._referer = _opt_bool(referer, True)
         self._follow_redirects = _opt_bool(follow_redirects, True)
@@ -384,6 +384,7 @@ class Client(_httpr.RClient):
             self._identity_pem = _check_identity(bytes(client_pem_data), "client_pem_data")
         else:
             self._identity_pem = None
+        self._configure_tls(self._verify, self._ca_pem, self._identity_pem)
         self._configure_http(
             self._follow_redirects,
             self._max_redirects,

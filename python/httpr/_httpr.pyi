@@ -69,6 +69,9 @@ class RClient:
         https_only: bool,
         /,
     ) -> None: ...
+    def _configure_tls(
+        self, verify: bool, ca_pem: bytes | None, identity_pem: bytes | None, /
+    ) -> None: ...
     # Returns an instance of the response type registered with _init().
     def _request(
         self,

@@ -162,7 +162,7 @@ static void write_piece(hr_upload_t *up, const char *p, size_t n, bool last)
         bufs[nb++] = uv_buf_init("0\r\n\r\n", 5);
     up->write_req.data = up;
     up->sent_last = last;
-    int rc = uv_write(&up->write_req, (uv_stream_t *)up->conn->tcp, bufs, nb, on_piece_written);
+    int rc = hr__conn_write(up->conn, &up->write_req, bufs, nb, on_piece_written);
     if (rc < 0) {
         hr__conn_upload_written(up->conn, rc);
         return;

@@ -1,8 +1,12 @@
 /*
  * conn.c — one HTTP/1.1 connection (loop thread).
  *
- *   RESOLVING → CONNECTING → ACTIVE ⇄ IDLE
+ *   RESOLVING → CONNECTING → [HANDSHAKING →] ACTIVE ⇄ IDLE
  *        any state → CLOSING → freed (when its handles' close callbacks have run)
+ *
+ * Over https the socket carries TLS (tls.c): bytes read are fed to OpenSSL and the plaintext
+ * it yields takes the same path as plain http bytes (on_plain); writes go through
+ * hr__conn_write, which encrypts.
  *
  * A connection carries at most one request at a time (conn->req). It owns a timer (the
  * request's per-wait timeout while ACTIVE/connecting, the idle expiry while IDLE) and one TCP
@@ -44,6 +48,7 @@ static void conn_maybe_free(hr_conn_t *conn)
     if (conn->handles_open > 0)
         return;
     hr_client_t *c = conn->client;
+    hr__tls_conn_free(conn);
     hr_buf_free(&conn->field);
     hr_buf_free(&conn->value);
     free(conn);
@@ -70,6 +75,7 @@ static void close_tcp(hr_conn_t *conn)
         uv_close((uv_handle_t *)conn->tcp, on_handle_closed);
         conn->tcp = NULL;
         conn->write_pending = false; /* its callback runs with UV_ECANCELED */
+        hr__tls_cancel_writes(conn); /* likewise for writes TLS had not handed over yet */
     }
 }
 
@@ -80,6 +86,9 @@ void hr__conn_close(hr_conn_t *conn)
         return;
     if (conn->state == HR_CONN_IDLE)
         hr_queue_remove(&conn->link);
+    if (conn->tls != NULL && (conn->state == HR_CONN_IDLE ||
+                              (conn->state == HR_CONN_ACTIVE && conn->msg_done)))
+        hr__tls_shutdown(conn); /* a graceful close: close_notify, best effort */
     conn->state = HR_CONN_CLOSING;
     conn->origin->nconns--;
     uv_timer_stop(&conn->timer);
@@ -157,6 +166,10 @@ static void conn_timer_cb(uv_timer_t *t)
     if (conn->state == HR_CONN_RESOLVING || conn->state == HR_CONN_CONNECTING)
         hr__request_fail(req, HR_E_CONNECT_TIMEOUT, "timed out after %g s connecting to %s:%u",
                          s, req->target.host, (unsigned)req->target.port);
+    else if (conn->state == HR_CONN_HANDSHAKING)
+        hr__request_fail(req, HR_E_CONNECT_TIMEOUT,
+                         "timed out after %g s in the TLS handshake with %s:%u", s,
+                         req->target.host, (unsigned)req->target.port);
     else if (!conn->headers_done)
         hr__request_fail(req, HR_E_READ_TIMEOUT,
                          "timed out after %g s waiting for the response headers", s);
@@ -213,6 +226,7 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
     req->state = HR_REQ_ON_CONN;
     req->reused = false;
     conn->headers_done = false;
+    conn->is_tls = req->target.tls;
     arm_head_timer(conn, req);
     conn->next_addr = 0;
     if (hr__parse_ip_literal(req->target.host, req->target.port, &conn->addrs[0])) {
@@ -246,6 +260,8 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
 }
 
 static void on_connect(uv_connect_t *creq, int status);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void connect_failed(hr_conn_t *conn, int status)
 {
@@ -259,6 +275,34 @@ static void connect_failed(hr_conn_t *conn, int status)
     hr__request_fail(req, HR_E_CONNECT, "%s connecting to %s:%u",
                      status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status),
                      req->target.host, (unsigned)req->target.port);
+    conn_abort(conn);
+}
+
+/* TCP is up on an https connection: the ClientHello goes out, the handshake runs in on_read. */
+static void start_tls(hr_conn_t *conn)
+{
+    hr_client_t *c = conn->client;
+    hr_request_t *req = conn->req;
+    char msg[200];
+    int rc = 0;
+    if (c->tls == NULL) {
+        c->tls = hr_tls_get(NULL, &rc, msg, sizeof(msg));
+        if (c->tls == NULL)
+            goto fail;
+    }
+    rc = hr__tls_conn_new(conn, c->tls, req->target.host, msg, sizeof(msg));
+    if (rc != 0)
+        goto fail;
+    conn->state = HR_CONN_HANDSHAKING;
+    uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
+    conn->reading = true;
+    rc = hr__tls_handshake(conn, msg, sizeof(msg)); /* writes the ClientHello */
+    if (rc >= 0)
+        return;
+fail:
+    hr__request_fail(req, rc == HR_E_NOMEM ? HR_E_NOMEM : HR_E_TLS,
+                     "TLS handshake with %s:%u failed: %s", req->target.host,
+                     (unsigned)req->target.port, msg);
     conn_abort(conn);
 }
 
@@ -295,6 +339,10 @@ static void on_connect(uv_connect_t *creq, int status)
         connect_failed(conn, status);
         return;
     }
+    if (conn->is_tls) {
+        start_tls(conn);
+        return;
+    }
     hr__conn_send(conn, conn->req);
 }
 
@@ -325,75 +373,87 @@ static void finish_response(hr_conn_t *conn)
         hr__client_request_done(c, req);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/*
+ * Response bytes (plaintext). Returns true when the caller must stop feeding this request:
+ * it finished (the connection may already serve another), failed, or was paused.
+ */
+static bool on_plain(hr_conn_t *conn, const char *p, size_t n)
 {
-    hr_conn_t *conn = s->data;
-    if (nread == 0)
-        return;
-    if (conn->state == HR_CONN_IDLE) {
-        /* the server closed (or wrote to) an idle connection: it can't be reused */
-        hr__conn_close(conn);
-        return;
-    }
-    if (conn->state != HR_CONN_ACTIVE || conn->req == NULL)
-        return;
     hr_request_t *req = conn->req;
-    if (nread > 0) {
-        req->got_bytes = true;
-        llhttp_errno_t err = llhttp_execute(&conn->parser, buf->base, (size_t)nread);
-        if (err == HPE_PAUSED && conn->msg_done) {
-            const char *pos = llhttp_get_error_pos(&conn->parser);
-            if (pos != NULL && pos < buf->base + nread)
-                conn->leftover = true;
+    req->got_bytes = true;
+    llhttp_errno_t err = llhttp_execute(&conn->parser, p, n);
+    if (err == HPE_PAUSED && conn->msg_done) {
+        const char *pos = llhttp_get_error_pos(&conn->parser);
+        if (pos != NULL && pos < p + n)
+            conn->leftover = true;
+        else if (conn->tls != NULL && hr__tls_more_data(conn))
+            conn->leftover = true; /* more application data in TLS records already read */
+        finish_response(conn);
+        return true;
+    }
+    if (err != HPE_OK) {
+        if (conn->cb_err != 0) /* any callback (HPE_USER, HPE_CB_MESSAGE_COMPLETE…) */
+            hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
+        else
+            hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
+                             llhttp_get_error_reason(&conn->parser));
+        conn_abort(conn);
+        return true;
+    }
+    if (req->paused) {
+        /* backpressure: the stream's consumer is behind; no timeout while we wait */
+        uv_read_stop((uv_stream_t *)conn->tcp);
+        conn->reading = false;
+        uv_timer_stop(&conn->timer);
+        return true;
+    }
+    /* per-wait timeout: each chunk of the body resets it */
+    if (conn->headers_done && req->timeout_ms)
+        arm_request_timer(conn, req->timeout_ms);
+    return false;
+}
+
+/* The response stream ended. `truncated_tls`: a TLS peer closed TCP without close_notify. */
+static void on_eof(hr_conn_t *conn, bool truncated_tls)
+{
+    hr_request_t *req = conn->req;
+    if (req->got_bytes) {
+        if (truncated_tls && conn->headers_done && !conn->msg_done &&
+            llhttp_message_needs_eof(&conn->parser)) {
+            /* a read-until-close body: without close_notify, truncation is indistinguishable
+             * from the end */
+            hr__request_fail(req, HR_E_READ,
+                             "peer closed the TLS connection without close_notify: the "
+                             "response body may be truncated");
+            conn_abort(conn);
+            return;
+        }
+        llhttp_errno_t err = llhttp_finish(&conn->parser);
+        if (conn->msg_done && (err == HPE_OK || err == HPE_PAUSED)) {
+            conn->keep_alive = false; /* close-delimited */
             finish_response(conn);
             return;
         }
-        if (err != HPE_OK) {
-            if (conn->cb_err != 0) /* any callback (HPE_USER, HPE_CB_MESSAGE_COMPLETE…) */
-                hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
-            else
-                hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
-                                 llhttp_get_error_reason(&conn->parser));
+        if (conn->cb_err != 0) {
+            hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
             conn_abort(conn);
             return;
         }
-        if (req->paused) {
-            /* backpressure: the stream's consumer is behind; no timeout while we wait */
-            uv_read_stop((uv_stream_t *)conn->tcp);
-            conn->reading = false;
-            uv_timer_stop(&conn->timer);
-            return;
-        }
-        /* per-wait timeout: each chunk of the body resets it */
-        if (conn->headers_done && req->timeout_ms)
-            arm_request_timer(conn, req->timeout_ms);
+        if (conn->headers_done)
+            hr__request_fail(req, HR_E_READ,
+                             "peer closed connection without sending complete message body");
+        else
+            hr__request_fail(req, HR_E_PROTOCOL,
+                             "peer closed connection in the middle of the response head");
+        conn_abort(conn);
         return;
     }
-    if (nread == UV_EOF) {
-        if (req->got_bytes) {
-            llhttp_errno_t err = llhttp_finish(&conn->parser);
-            if (conn->msg_done && (err == HPE_OK || err == HPE_PAUSED)) {
-                conn->keep_alive = false; /* close-delimited */
-                finish_response(conn);
-                return;
-            }
-            if (conn->cb_err != 0) {
-                hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
-                conn_abort(conn);
-                return;
-            }
-            if (conn->headers_done)
-                hr__request_fail(req, HR_E_READ,
-                                 "peer closed connection without sending complete message body");
-            else
-                hr__request_fail(req, HR_E_PROTOCOL,
-                                 "peer closed connection in the middle of the response head");
-            conn_abort(conn);
-            return;
-        }
-        conn_fail_or_retry(conn, HR_E_PROTOCOL, "server disconnected without sending a response");
-        return;
-    }
+    conn_fail_or_retry(conn, HR_E_PROTOCOL, "server disconnected without sending a response");
+}
+
+static void on_read_error(hr_conn_t *conn, ssize_t nread)
+{
+    hr_request_t *req = conn->req;
     char msg[128];
     snprintf(msg, sizeof(msg), "%s while reading the response",
              nread == UV_ECONNRESET ? "connection reset by peer" : uv_strerror((int)nread));
@@ -403,6 +463,117 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     hr__request_fail(req, HR_E_READ, "%s", msg);
     conn_abort(conn);
+}
+
+/* TLS: steps the handshake, then decrypts what has been read and feeds it to the parser. */
+static void tls_drain(hr_conn_t *conn)
+{
+    hr_client_t *c = conn->client;
+    char msg[200];
+    if (conn->state == HR_CONN_HANDSHAKING) {
+        hr_request_t *req = conn->req;
+        int rc = hr__tls_handshake(conn, msg, sizeof(msg));
+        if (rc == 0)
+            return; /* more of the server's flight to come */
+        if (rc < 0) {
+            hr__request_fail(req, rc, "TLS handshake with %s:%u failed: %s", req->target.host,
+                             (unsigned)req->target.port, msg);
+            conn_abort(conn);
+            return;
+        }
+        hr__conn_send(conn, req); /* our Finished and the request leave together */
+    }
+    for (;;) {
+        if (conn->state == HR_CONN_IDLE) {
+            /* only session tickets or a KeyUpdate may arrive on an idle connection */
+            int r = hr__tls_read(conn, c->rbuf, HR_READ_BUF_SIZE, msg, sizeof(msg));
+            if (r != 0)
+                hr__conn_close(conn);
+            return;
+        }
+        if (conn->state != HR_CONN_ACTIVE || conn->req == NULL)
+            return;
+        hr_request_t *req = conn->req;
+        if (req->paused)
+            return;
+        int r = hr__tls_read(conn, c->rbuf, HR_READ_BUF_SIZE, msg, sizeof(msg));
+        if (r > 0) {
+            on_plain(conn, c->rbuf, (size_t)r);
+            continue; /* the loop re-checks what became of the connection */
+        }
+        if (r == 0)
+            return;
+        if (r == HR_TLS_EOF) {
+            on_eof(conn, !hr__tls_clean_eof(conn));
+            return;
+        }
+        char full[256];
+        snprintf(full, sizeof(full), "%s while reading the response", msg);
+        if (!req->got_bytes) {
+            conn_fail_or_retry(conn, r, full);
+            return;
+        }
+        hr__request_fail(req, r, "%s", full);
+        conn_abort(conn);
+        return;
+    }
+}
+
+static void on_read_tls(hr_conn_t *conn, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0 && nread != UV_EOF) {
+        if (conn->state == HR_CONN_IDLE) {
+            hr__conn_close(conn);
+        } else if (conn->state == HR_CONN_HANDSHAKING) {
+            hr_request_t *req = conn->req;
+            hr__request_fail(req, HR_E_CONNECT, "%s in the TLS handshake with %s:%u",
+                             nread == UV_ECONNRESET ? "connection reset by peer"
+                                                    : uv_strerror((int)nread),
+                             req->target.host, (unsigned)req->target.port);
+            conn_abort(conn);
+        } else if (conn->state == HR_CONN_ACTIVE && conn->req != NULL) {
+            on_read_error(conn, nread);
+        }
+        return;
+    }
+    if (nread > 0) {
+        if (hr__tls_feed(conn, buf->base, (size_t)nread) != 0) {
+            if (conn->req != NULL) {
+                hr__request_fail(conn->req, HR_E_NOMEM, "out of memory");
+                conn_abort(conn);
+            } else {
+                hr__conn_close(conn);
+            }
+            return;
+        }
+    } else {
+        hr__tls_feed_eof(conn);
+    }
+    tls_drain(conn);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hr_conn_t *conn = s->data;
+    if (nread == 0)
+        return;
+    if (conn->tls != NULL) {
+        on_read_tls(conn, nread, buf);
+        return;
+    }
+    if (conn->state == HR_CONN_IDLE) {
+        /* the server closed (or wrote to) an idle connection: it can't be reused */
+        hr__conn_close(conn);
+        return;
+    }
+    if (conn->state != HR_CONN_ACTIVE || conn->req == NULL)
+        return;
+    if (nread > 0)
+        on_plain(conn, buf->base, (size_t)nread);
+    else if (nread == UV_EOF)
+        on_eof(conn, false);
+    else
+        on_read_error(conn, nread);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -428,6 +599,8 @@ void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
     req->state = HR_REQ_ON_CONN;
     req->reused = conn->reused;
     req->got_bytes = false;
+    req->tls_resumed = hr__tls_resumed(conn);
+    req->tls_version = hr__tls_version(conn);
     conn->state = HR_CONN_ACTIVE;
     conn->headers_done = false;
     hr__h1_begin(conn);
@@ -441,7 +614,7 @@ void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
         nbufs = 2;
     }
     conn->write_req.data = conn;
-    int rc = uv_write(&conn->write_req, (uv_stream_t *)conn->tcp, bufs, nbufs, on_write);
+    int rc = hr__conn_write(conn, &conn->write_req, bufs, nbufs, on_write);
     if (rc < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "%s while sending the request", uv_strerror(rc));
@@ -458,6 +631,15 @@ void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
         uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
         conn->reading = true;
     }
+}
+
+/* Writes on the connection: plain, or encrypted first over https. Same contract as uv_write. */
+int hr__conn_write(hr_conn_t *conn, uv_write_t *w, const uv_buf_t *bufs, unsigned nbufs,
+                   uv_write_cb cb)
+{
+    if (conn->tls != NULL)
+        return hr__tls_write(conn, w, bufs, nbufs, cb);
+    return uv_write(w, (uv_stream_t *)conn->tcp, bufs, nbufs, cb);
 }
 
 /* body.c: the streamed body is fully written (status 0) or its write failed. */
@@ -491,6 +673,11 @@ void hr_request_resume(hr_request_t *req)
     hr_conn_t *conn = req->conn;
     if (conn == NULL || conn->state != HR_CONN_ACTIVE || conn->reading)
         return;
+    if (conn->tls != NULL && hr__tls_buffered(conn)) {
+        tls_drain(conn); /* records read before the pause come first */
+        if (conn->state != HR_CONN_ACTIVE || conn->req != req || req->paused || conn->reading)
+            return; /* finished (req may be gone: compare pointers only), or paused again */
+    }
     uv_read_start((uv_stream_t *)conn->tcp, alloc_cb, on_read);
     conn->reading = true;
     if (req->timeout_ms)

@@ -27,6 +27,7 @@ extern "C" {
 
 typedef struct hr_client_s hr_client_t;
 typedef struct hr_request_s hr_request_t;
+typedef struct hr_tls_s hr_tls_t;
 
 /* Error codes: 0 is success, every failure is a negative HR_E* value. */
 typedef enum {
@@ -44,11 +45,12 @@ typedef enum {
     HR_E_PROTOCOL = -11,            /* malformed response, limits exceeded */
     HR_E_CANCELLED = -12,
     HR_E_CLOSED = -13,              /* the client was closed before the request started */
-    HR_E_TLS = -14,                 /* reserved for the TLS layer */
+    HR_E_TLS = -14,                 /* TLS handshake, certificate or record failure */
     HR_E_UNSUPPORTED = -15,         /* a feature this build does not have (e.g. https) */
     HR_E_DECODING = -16,            /* corrupt compressed body, or a decompression bomb */
     HR_E_TOO_MANY_REDIRECTS = -17,
     HR_E_BODY = -18,                /* the request body could not be read (file) */
+    HR_E_TLS_CONFIG = -19,          /* unusable CA bundle or client identity */
 } hr_err_t;
 
 typedef struct {
@@ -60,6 +62,8 @@ typedef struct {
     int referer;                   /* send Referer on redirect hops (never https → http) */
     int cookie_store;              /* keep a cookie jar (RFC 6265) across requests */
     int https_only;                /* refuse http:// URLs, redirect hops included */
+    hr_tls_t *tls;                 /* TLS configuration (the client takes a reference);
+                                      NULL = the default (verify against the system store) */
 } hr_client_config_t;
 
 #define HR_DEFAULT_MAX_CONNS_PER_ORIGIN 512
@@ -87,6 +91,28 @@ typedef struct {
 /* Called on the loop thread exactly once per started request, never from inside
  * hr_client_start() itself. The callback may start other requests. */
 typedef void (*hr_complete_cb)(hr_request_t *req);
+
+/* --- TLS configurations ----------------------------------------------------------------- */
+
+/*
+ * A TLS configuration is immutable and shared: hr_tls_get() returns a reference to the one
+ * context of that configuration in this process (built on first use, cached by a fingerprint
+ * of the fields below and of SSL_CERT_FILE / SSL_CERT_DIR as they are now), so creating many
+ * clients with the same settings costs a lookup. Each context keeps its own bounded TLS
+ * session cache, keyed by origin; connections are only ever shared within one client.
+ */
+typedef struct {
+    int verify;              /* 1: verify the chain and the host name (default); 0: accept any */
+    const char *ca_pem;      /* extra trust anchors (PEM), added to the system store; or NULL */
+    size_t ca_pem_len;
+    const char *identity_pem; /* client certificate chain + private key (PEM), or NULL */
+    size_t identity_pem_len;
+} hr_tls_config_t;
+
+/* Any thread. NULL on failure with an HR_E* code in *err and the reason in errbuf. */
+hr_tls_t *hr_tls_get(const hr_tls_config_t *config, int *err, char *errbuf, size_t errbuf_len);
+hr_tls_t *hr_tls_ref(hr_tls_t *tls);
+void hr_tls_release(hr_tls_t *tls);
 
 /* --- clients ---------------------------------------------------------------------------- */
 
@@ -160,6 +186,10 @@ const char *hr_request_url(const hr_request_t *req, size_t *len);
 const char *hr_request_head(const hr_request_t *req, size_t *len);
 /* Whether the response was read from a pooled (reused) connection. */
 int hr_request_reused(const hr_request_t *req);
+/* Over https: whether the connection's TLS session was resumed, and the negotiated protocol
+ * version ("TLSv1.3"); 0 / NULL for plain http. */
+int hr_request_tls_resumed(const hr_request_t *req);
+const char *hr_request_tls_version(const hr_request_t *req);
 
 const char *hr_strerror(int err);
 

@@ -162,6 +162,8 @@ struct hr_request_s {
     /* response */
     int status;
     int http_minor;
+    bool tls_resumed;
+    const char *tls_version; /* static string, or NULL for http */
     bool got_bytes; /* any response byte received on the current attempt */
     bool reused;
     hr_buf_t headers; /* "name\0value\0" */
@@ -180,6 +182,7 @@ void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
 typedef enum {
     HR_CONN_RESOLVING = 1,
     HR_CONN_CONNECTING,
+    HR_CONN_HANDSHAKING, /* TCP is up, TLS is not yet */
     HR_CONN_ACTIVE, /* a request is being written / its response read */
     HR_CONN_IDLE,   /* in the pool */
     HR_CONN_CLOSING,
@@ -196,6 +199,7 @@ typedef struct hr_origin_s {
 } hr_origin_t;
 
 typedef struct hr_upload_s hr_upload_t;
+typedef struct hr_tls_conn_s hr_tls_conn_t;
 
 typedef struct hr_conn_s {
     uv_tcp_t *tcp; /* one per connect attempt; freed in its close callback */
@@ -210,6 +214,8 @@ typedef struct hr_conn_s {
     hr_conn_state_t state;
     llhttp_t parser;
     hr_upload_t *upload;  /* streamed body being sent, or NULL */
+    hr_tls_conn_t *tls;   /* https: the TLS state (tls.c), created once TCP connects */
+    bool is_tls;
     int cb_err;           /* error code set inside an llhttp callback (HPE_USER) */
     char cb_msg[160];
 
@@ -251,6 +257,8 @@ struct hr_client_s {
     hr_queue_t deferred; /* requests that failed before reaching a connection */
     char *rbuf;          /* read buffer shared by this client's connections */
     hr_queue_t jar;      /* cookies (cookies.c) */
+    hr_tls_t *tls;       /* our reference; NULL until the first https connection if the
+                            config gave none (then the default configuration) */
     size_t njar;
     uint64_t sweep_due;
     hr_origin_t **buckets;
@@ -275,6 +283,24 @@ void hr__conn_released(hr_conn_t *conn, bool reusable);
 void hr__conn_freed(hr_client_t *c);
 void hr__origin_dispatch(hr_client_t *c, hr_origin_t *o, hr_request_t *req);
 
+/* tls.c (loop thread except where noted) */
+#define HR_TLS_EOF (-1000)
+int hr__tls_conn_new(hr_conn_t *conn, hr_tls_t *tls, const char *host, char *msg, size_t len);
+void hr__tls_conn_free(hr_conn_t *conn);
+int hr__tls_handshake(hr_conn_t *conn, char *msg, size_t len);
+int hr__tls_write(hr_conn_t *conn, uv_write_t *w, const uv_buf_t *bufs, unsigned nbufs,
+                  uv_write_cb cb);
+void hr__tls_cancel_writes(hr_conn_t *conn);
+void hr__tls_shutdown(hr_conn_t *conn);
+int hr__tls_feed(hr_conn_t *conn, const char *p, size_t n);
+void hr__tls_feed_eof(hr_conn_t *conn);
+int hr__tls_read(hr_conn_t *conn, char *buf, size_t cap, char *msg, size_t len);
+bool hr__tls_clean_eof(const hr_conn_t *conn);
+bool hr__tls_buffered(const hr_conn_t *conn);
+bool hr__tls_more_data(hr_conn_t *conn);
+bool hr__tls_resumed(const hr_conn_t *conn);
+const char *hr__tls_version(const hr_conn_t *conn);
+
 /* body.c */
 int hr__upload_start(hr_conn_t *conn, hr_request_t *req);
 void hr__upload_abandon(hr_upload_t *up);
@@ -287,6 +313,8 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req);
 void hr__conn_send(hr_conn_t *conn, hr_request_t *req);
 void hr__conn_park(hr_conn_t *conn);
 void hr__conn_close(hr_conn_t *conn);
+int hr__conn_write(hr_conn_t *conn, uv_write_t *w, const uv_buf_t *bufs, unsigned nbufs,
+                   uv_write_cb cb);
 
 /* dns.c */
 int hr__dns_cache_get(const char *host, uint16_t port, struct sockaddr_storage *out, int max,

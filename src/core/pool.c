@@ -22,6 +22,8 @@ hr_client_t *hr_client_new(uv_loop_t *loop, const hr_client_config_t *config)
     c->loop = loop;
     if (config != NULL)
         c->config = *config;
+    c->tls = hr_tls_ref(c->config.tls);
+    c->config.tls = NULL; /* c->tls is the client's own reference */
     if (c->config.max_conns_per_origin == 0)
         c->config.max_conns_per_origin = HR_DEFAULT_MAX_CONNS_PER_ORIGIN;
     hr_queue_init(&c->queued);
@@ -178,15 +180,9 @@ void hr__origin_dispatch(hr_client_t *c, hr_origin_t *o, hr_request_t *req)
  * (inside hr_client_start the callback must not run yet). */
 static void dispatch(hr_client_t *c, hr_request_t *req, bool later)
 {
-    const char *why = NULL;
-    if (req->target.tls)
-        why = "https is not supported by this build yet";
-    hr_origin_t *o = why ? NULL : origin_get(c, req->origin_key, req->origin_key_len);
+    hr_origin_t *o = origin_get(c, req->origin_key, req->origin_key_len);
     if (o == NULL) {
-        if (why)
-            hr__request_fail(req, HR_E_UNSUPPORTED, "%s", why);
-        else
-            hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
         if (later)
             hr__complete_later(c, req);
         else
@@ -590,6 +586,7 @@ static void client_free(hr_client_t *c)
         }
     }
     hr__jar_free(c);
+    hr_tls_release(c->tls);
     free(c->buckets);
     free(c->rbuf);
     free(c);

@@ -551,6 +551,8 @@ const char *hr_request_error_message(const hr_request_t *req)
 int hr_request_status(const hr_request_t *req) { return req->status; }
 int hr_request_http_minor(const hr_request_t *req) { return req->http_minor; }
 int hr_request_reused(const hr_request_t *req) { return req->reused; }
+int hr_request_tls_resumed(const hr_request_t *req) { return req->tls_resumed; }
+const char *hr_request_tls_version(const hr_request_t *req) { return req->tls_version; }
 
 const char *hr_request_headers(const hr_request_t *req, size_t *len, size_t *count)
 {

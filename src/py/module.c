@@ -1154,7 +1154,7 @@ typedef struct {
     PyObject *weakrefs;
     hr_client_t *core;   /* the engine client of the current reactor generation, or NULL */
     unsigned generation;
-    hr_client_config_t config;
+    hr_client_config_t config; /* config.tls: our reference (NULL = default TLS) */
 } RClientObject;
 
 static PyObject *RClient_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
@@ -1208,6 +1208,8 @@ static void RClient_dealloc(PyObject *op)
     if (self->weakrefs != NULL)
         PyObject_ClearWeakRefs(op);
     rclient_drop_core(self); /* idle sockets close; requests in flight still finish */
+    hr_tls_release(self->config.tls);
+    self->config.tls = NULL;
     RClient_clear(op);
     tp->tp_free(op);
     Py_DECREF(tp);
@@ -1666,7 +1668,61 @@ static PyObject *RClient_configure_http(PyObject *op, PyObject *const *args, Py_
     Py_RETURN_NONE;
 }
 
+/*
+ * _configure_tls(verify, ca_pem, identity_pem): the shared TLS context of this configuration
+ * (a cache lookup unless the configuration is new). A bad bundle or identity raises
+ * RequestError here, at construction.
+ */
+static PyObject *RClient_configure_tls(PyObject *op, PyTypeObject *defcls, PyObject *const *args,
+                                       Py_ssize_t nargs, PyObject *kwnames)
+{
+    RClientObject *self = (RClientObject *)op;
+    modstate *st = PyType_GetModuleState(defcls);
+    if (nargs != 3 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "_configure_tls(verify, ca_pem, identity_pem)");
+        return NULL;
+    }
+    int verify = PyObject_IsTrue(args[0]);
+    if (verify < 0)
+        return NULL;
+    hr_tls_config_t cfg = {.verify = verify};
+    if (args[1] != Py_None) {
+        if (!PyBytes_Check(args[1])) {
+            PyErr_SetString(PyExc_TypeError, "ca_pem must be bytes or None");
+            return NULL;
+        }
+        cfg.ca_pem = PyBytes_AS_STRING(args[1]);
+        cfg.ca_pem_len = (size_t)PyBytes_GET_SIZE(args[1]);
+    }
+    if (args[2] != Py_None) {
+        if (!PyBytes_Check(args[2])) {
+            PyErr_SetString(PyExc_TypeError, "identity_pem must be bytes or None");
+            return NULL;
+        }
+        cfg.identity_pem = PyBytes_AS_STRING(args[2]);
+        cfg.identity_pem_len = (size_t)PyBytes_GET_SIZE(args[2]);
+    }
+    int err = 0;
+    char msg[256] = "";
+    hr_tls_t *tls = hr_tls_get(&cfg, &err, msg, sizeof(msg));
+    if (tls == NULL) {
+        if (err == HR_E_NOMEM)
+            return PyErr_NoMemory();
+        PyErr_SetString(st->request_error, msg);
+        return NULL;
+    }
+    hr_tls_t *old = self->config.tls;
+    self->config.tls = tls;
+    if (old != tls) /* the same configuration again (e.g. a proxy change) keeps the pool */
+        rclient_drop_core(self);
+    hr_tls_release(old);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef RClient_methods[] = {
+    {"_configure_tls", (PyCFunction)(void (*)(void))RClient_configure_tls,
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+     "_configure_tls(verify, ca_pem, identity_pem)"},
     {"_configure_http", (PyCFunction)(void (*)(void))RClient_configure_http, METH_FASTCALL,
      "_configure_http(follow_redirects, max_redirects, referer, cookie_store, https_only)"},
     {"_stream", (PyCFunction)(void (*)(void))RClient_stream,
@@ -1740,6 +1796,7 @@ static const struct {
     {HR_E_DECODING, "DecodingError"},
     {HR_E_TOO_MANY_REDIRECTS, "TooManyRedirects"},
     {HR_E_BODY, "RequestError"},
+    {HR_E_TLS_CONFIG, "RequestError"},
 };
 
 static PyObject *mod_init(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
