@@ -185,10 +185,10 @@ static void fingerprint(const hr_tls_config_t *cfg, const char *file, const char
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 32;
-    char head[32];
-    int hl = snprintf(head, sizeof(head), "v%d/%zu/%zu/", cfg->verify ? 1 : 0,
-                      cfg->verify && cfg->ca_pem ? cfg->ca_pem_len : 0,
-                      cfg->identity_pem ? cfg->identity_pem_len : 0);
+    char head[80]; /* presence and length of each part: "" and NULL are not the same */
+    int hl = snprintf(head, sizeof(head), "v%d/ca%d:%zu/id%d:%zu/", cfg->verify ? 1 : 0,
+                      cfg->verify && cfg->ca_pem, cfg->verify && cfg->ca_pem ? cfg->ca_pem_len : 0,
+                      cfg->identity_pem != NULL, cfg->identity_pem ? cfg->identity_pem_len : 0);
     if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         memset(out, 0, 32); /* cannot happen in practice; collapse onto a never-found key */
         EVP_MD_CTX_free(md);
@@ -701,8 +701,10 @@ static void describe(hr_tls_conn_t *tc, char *msg, size_t len, const char *what)
         return;
     }
     char reason[160];
+    bool plain = e != 0 && ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER;
     openssl_reason(reason, sizeof(reason), "unexpected error");
-    snprintf(msg, len, "%s%s%s", what, sep, reason);
+    snprintf(msg, len, "%s%s%s%s", what, sep, reason,
+             plain ? " (the server does not speak TLS here: plain HTTP on this port?)" : "");
 }
 
 int hr__tls_handshake(hr_conn_t *conn, char *msg, size_t len)

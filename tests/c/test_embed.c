@@ -209,32 +209,37 @@ typedef struct {
     uint64_t timeout_ms;
     int cancel;            /* cancel right after starting */
     int upload;            /* send a streamed (chunked) body of two memory parts */
+    int https;             /* https:// to this plain server: the handshake never completes */
 } tcase_t;
 
 static const tcase_t cases[] = {
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 0, 0, 0, 0},
-    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0, 0},
-    {"HEAD", "/head", 0, 200, "", 0, 0, 0, 0},
-    {"GET", "/interim", 0, 200, "ok", 0, 0, 0, 0},
-    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0}, /* the close-delimited conn was not pooled */
-    {"GET", "/poison", 0, 204, "", 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0}, /* poisoned conn was not pooled */
-    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
-    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
-    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
-    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
-    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0, 0},
-    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0},
-    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0, 0},
-    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0},
-    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0},
-    {"GET", "/cookie", 0, 200, "none", -1, 0, 0, 0},
-    {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0}, /* followed; sets sid=42 */
-    {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0},  /* the jar sends it back */
-    {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0},
-    {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 0, 0, 0, 0, 0},
+    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0, 0, 0},
+    {"HEAD", "/head", 0, 200, "", 0, 0, 0, 0, 0},
+    {"GET", "/interim", 0, 200, "ok", 0, 0, 0, 0, 0},
+    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0}, /* the close-delimited conn was not pooled */
+    {"GET", "/poison", 0, 204, "", 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0}, /* poisoned conn was not pooled */
+    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
+    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
+    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
+    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
+    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0, 0, 0},
+    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
+    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0, 0, 0},
+    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0},
+    {"GET", "/cookie", 0, 200, "none", -1, 0, 0, 0, 0},
+    {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0, 0}, /* followed; sets sid=42 */
+    {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0, 0},  /* the jar sends it back */
+    {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0, 0},
+    {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1, 0},
+    /* TLS state is torn down cleanly on a handshake timeout and on a cancel (valgrind) */
+    {"GET", "/tls-stall", HR_E_CONNECT_TIMEOUT, 0, NULL, 1, 200, 0, 0, 1},
+    {"GET", "/tls-cancel", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 1},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -285,7 +290,8 @@ static void start_case(void)
     }
     const tcase_t *t = &cases[current];
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, t->path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", t->https ? "https" : "http", port,
+             t->path);
     hr_header_t hs[] = {{"accept", 6, "*/*", 3}};
     int err;
     char ebuf[256];
