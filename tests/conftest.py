@@ -275,3 +275,66 @@ async def _async_watchdog(request):
 def _watchdog_for_async_tests(request):
     if inspect.iscoroutinefunction(getattr(request, "function", None)):
         request.getfixturevalue("_async_watchdog")
+
+
+# --- TLS fixtures (issue 4) ---------------------------------------------------------
+#
+# ``tls_certs`` (session)
+#     :class:`servers.tls.CertSet`: the test CA (``.ca_pem``), an untrusted CA, server
+#     certificates valid or broken in one way each, a client identity (``.client_pem``).
+# ``tls_server`` (function)
+#     :class:`servers.tls.TLSServer` with the valid certificate (DNS "localhost" + IP
+#     127.0.0.1, issued by ``tls_certs.ca``), ALPN "http/1.1", default script
+#     ``[serve()]``; records SNI/ALPN/version/session_reused/peer cert per connection.
+# ``https_server`` / ``https_httpbin`` (function)
+#     a TLS terminator (same certificate) in front of ``http_server`` / ``httpbin``:
+#     every endpoint of those servers over https, one backend connection per TLS one.
+# ``make_tls_server`` (function)
+#     ``make_tls_server(cert_or_context, *scripts, handshake=True, **context_kw)``: more
+#     TLS servers, all stopped at teardown.
+
+from servers.tls import CertSet, ServerCert, TLSServer, pipe_to, server_context
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory):
+    return CertSet(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def make_tls_server(tls_certs):
+    started: list[TLSServer] = []
+
+    def make(cert=None, *scripts, handshake: bool = True, **context_kw) -> TLSServer:
+        if cert is None:
+            cert = tls_certs.server
+        ctx = server_context(cert, **context_kw) if isinstance(cert, ServerCert) else cert
+        server = TLSServer(ctx, *scripts, handshake=handshake)
+        started.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for server in started:
+            try:
+                server.stop()
+            except RuntimeError as e:
+                errors.append(e)
+        assert not errors, errors
+
+
+@pytest.fixture
+def tls_server(make_tls_server):
+    return make_tls_server()
+
+
+@pytest.fixture
+def https_server(make_tls_server, http_server):
+    return make_tls_server(None, pipe_to(http_server.port))
+
+
+@pytest.fixture
+def https_httpbin(make_tls_server, httpbin):
+    return make_tls_server(None, pipe_to(httpbin.port))

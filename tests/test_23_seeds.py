@@ -13,8 +13,12 @@ hold ``client`` (an ``httpr.AsyncClient``) and ``process`` (a byte counter). A b
 that is only the documented signature of the section's member (``get(url: str,
 **kwargs) -> Response`` under the heading ``get``) is checked against the real
 signature instead (every documented parameter exists, in order). Only
-examples that need TLS-specific features (certificates, ``ca_cert_file``,
-``client_pem``: issue 4) or a proxy are skipped, with that reason.
+examples that need a client certificate (``client_pem``) are skipped, with that reason.
+
+Every example that does I/O runs a second time over TLS (``test_seed_example_over_tls``):
+the seeds' ``https://`` URLs then go to TLS terminators (tests/servers/tls.py) in front of
+the same local servers, ``/path/to/ca-bundle.pem`` is the test CA, and ``HTTPR_CA_BUNDLE``
+points at the test CA so that the examples' default clients trust it.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ import pytest_httpbin.certs
 
 SEEDS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
 
-# Client certificates need issue 4's TLS engine; a CA bundle path and a proxy URL are only
-# recorded at construction, so those examples run with local stand-ins (see _localize).
+# A client certificate path has no local stand-in; a CA bundle path and a proxy URL run with
+# local stand-ins (see _localize).
 NEEDS_TLS_OR_PROXY = re.compile(r"\b(client_pem|client_pem_data)\s*=")
 
 
@@ -65,8 +69,8 @@ def _blocks() -> list:
                 marks = []
                 if NEEDS_TLS_OR_PROXY.search(code):
                     marks.append(pytest.mark.skip(
-                        reason="needs TLS-specific settings (ca_cert_file/client_pem, issue 4) "
-                        "or a proxy"))  # fmt: skip
+                        reason="needs a client certificate (client_pem) with no local stand-in"
+                    ))  # fmt: skip
                 out.append(pytest.param(md.name, heading, code, id=ident, marks=marks))
                 continue
             lines.append(line)
@@ -104,14 +108,18 @@ def _check_signature(source: str, heading: str, node: ast.FunctionDef) -> None:
         assert inspect.iscoroutinefunction(target), f"{heading} must be a coroutine function"
 
 
-def _localize(code: str, httpbin, http_server, closed_port: int) -> str:
+def _localize(
+    code: str, httpbin, http_server, closed_port: int, ca_bundle: str | None = None
+) -> str:
+    """Point the example at local servers (``httpbin``/``http_server`` may be TLS fronts)."""
+    scheme = "https" if httpbin.url.startswith("https:") else "http"
     mapping = {
         "https://jsonplaceholder.typicode.com": http_server.url + "/jsonplaceholder",
-        "https://invalid.url.example": f"http://127.0.0.1:{closed_port}",
+        "https://invalid.url.example": f"{scheme}://127.0.0.1:{closed_port}",
         "https://httpbin.org": httpbin.url,
         "https://example.com": http_server.url,
-        # recorded at construction only: a real CA bundle, and a proxy that is never dialled
-        "/path/to/ca-bundle.pem": pytest_httpbin.certs.where(),
+        # a real CA bundle (the test CA over TLS), and a proxy that is never dialled
+        "/path/to/ca-bundle.pem": ca_bundle or pytest_httpbin.certs.where(),
         "http://proxy:8080": f"http://127.0.0.1:{closed_port}",
     }
     for remote, local in mapping.items():
@@ -149,7 +157,36 @@ def test_seed_example(source, heading, code, httpbin, http_server, closed_port):
     if sig is not None:
         _check_signature(source, heading, sig)
         return
-    code = _localize(code, httpbin, http_server, closed_port)
+    _run_example(source, _localize(code, httpbin, http_server, closed_port))
+
+
+def _io_blocks() -> list:
+    """The blocks that do I/O (not the signature-only ones)."""
+    out = []
+    for p in _blocks():
+        _source, heading, code = p.values
+        if code is None or _signature(heading, code) is None:
+            out.append(p)
+    return out
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("source", "heading", "code"), _io_blocks())
+def test_seed_example_over_tls(
+    source, heading, code, https_httpbin, https_server, closed_port, tls_certs, monkeypatch
+):
+    monkeypatch.setenv("HTTPR_CA_BUNDLE", tls_certs.ca_pem)  # the examples' default clients
+    code = _localize(code, https_httpbin, https_server, closed_port, tls_certs.ca_pem)
+    _run_example(source, code)
+    fronts = [f for f in (https_httpbin, https_server) if f.url in code]
+    if fronts:  # the requests really went over TLS, through verified handshakes
+        conns = [c for f in fronts for c in f.connections]
+        assert conns, "no TLS connection reached the local servers"
+        assert all(c.handshake_error is None for c in conns if c.handshake_done.is_set())
+        assert any(c.requests or c.received for c in conns)
+
+
+def _run_example(source: str, code: str) -> None:
     out = io.StringIO()
     received: list[int] = []
     if _is_fragment(code):

@@ -509,6 +509,8 @@ static void tls_drain(hr_conn_t *conn)
         }
         char full[256];
         snprintf(full, sizeof(full), "%s while reading the response", msg);
+        if (r == HR_E_TLS && req->got_bytes)
+            r = HR_E_READ; /* the response had begun: report it as the read it broke */
         if (!req->got_bytes) {
             conn_fail_or_retry(conn, r, full);
             return;

@@ -295,8 +295,11 @@ static SSL_CTX *build_ctx(hr_tls_t *t, char *msg, size_t len)
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     if (t->verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        /* SAN only (no CN fallback, as browsers, rustls and CPython since 3.7) and no
+         * partial wildcards ("f*.example.com") */
         X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(ctx),
-                                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                                        X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         /* The system store, as OpenSSL finds it: SSL_CERT_FILE / SSL_CERT_DIR as they were
          * when the configuration was made (they are part of its fingerprint), else the
          * compiled-in defaults. */
@@ -782,10 +785,17 @@ int hr__tls_read(hr_conn_t *conn, char *buf, size_t cap, char *msg, size_t len)
             tc->fatal = true;
             return HR_TLS_EOF;
         }
-        describe(tc, msg, len, "TLS error");
-        flush(conn);
-        tc->fatal = true;
-        return HR_E_TLS;
+        {
+            /* An alert from the peer (e.g. TLS 1.3's "certificate required", which arrives
+             * after our side of the handshake is done) is a TLS failure; anything else
+             * (garbage in the record layer) is a read error. */
+            int reason = ERR_GET_REASON(ERR_peek_error());
+            bool alert = reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256;
+            describe(tc, msg, len, alert ? "TLS alert from the server" : "TLS error");
+            flush(conn);
+            tc->fatal = true;
+            return alert ? HR_E_TLS : HR_E_READ;
+        }
     }
 }
 

@@ -14,6 +14,10 @@ background threads of the test process.
   that reports how far the sender got).
 * :mod:`servers.httpbin_app` — the httpbin application (from pytest-httpbin's
   dependencies) served by waitress: keep-alive, threaded.
+* :mod:`servers.tls` — TLS (issue 4): the test certificates (trustme + cryptography),
+  the scripted server over TLS recording SNI/ALPN/session reuse per connection, a TLS
+  terminator in front of the other servers, and ``openssl s_server`` / pyOpenSSL servers
+  for what the stdlib ``ssl`` server cannot do.
 * :mod:`servers.payloads` — compressed bodies (gzip, deflate, br, zstd, chains,
   corrupt, truncated, bombs) for ``/encoded/...``.
 """

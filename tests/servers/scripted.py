@@ -396,6 +396,9 @@ class ScriptConnection:
 class ScriptedServer:
     """Threaded raw-socket server; see the module docstring."""
 
+    #: the class of the per-connection object (servers.tls.TLSConnection for TLS)
+    connection_class: type[ScriptConnection] = ScriptConnection
+
     def __init__(self, *scripts: Script, host: str = "127.0.0.1", backlog: int = 128):
         self.host = host
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -479,7 +482,7 @@ class ScriptedServer:
             except (BlockingIOError, OSError):
                 continue
             with self._cond:
-                conn = ScriptConnection(self, sock, len(self.connections))
+                conn = self.connection_class(self, sock, len(self.connections))
                 script = self._script_for(conn.id)
                 t = threading.Thread(
                     target=conn._run,
