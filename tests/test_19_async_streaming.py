@@ -316,3 +316,34 @@ async def test_open_stream_survives_aclose(http_server):
         assert c.is_closed
         rest = await r.aread()
     assert len(first + rest) == 50
+
+
+# -- the completion racing a data notification ------------------------------------------------
+
+
+@pytest.fixture
+def completion_delay():
+    """Delays, on the reactor, every stream completion's post by 20 ms after `done` is visible."""
+    from httpr import _httpr
+
+    before = _httpr._test_hooks(20000)
+    yield lambda: _httpr._test_hooks(20000) - before
+    _httpr._test_hooks(0)
+
+
+@pytest.mark.timeout(60)
+async def test_stream_record_outlives_the_completion_post(http_server, completion_delay):
+    """A drain that took the record for an earlier data notification may already see the end
+    and let the reader finish; the record must stay alive until the engine's completion post
+    (releasing it on `done` was a use-after-free that aborted the process ~1 time in 100
+    streams). The hook holds the reactor inside that window for 20 ms on every stream."""
+    size = 256 * 1024
+    async with httpr.AsyncClient(timeout=10) as c:
+        for _ in range(30):
+            n = 0
+            async with c.stream("GET", f"{http_server.url}/bytes/{size}") as r:
+                async for chunk in r.aiter_bytes():
+                    n += len(chunk)
+            del r  # the last Python reference: only the engine's keeps the record alive now
+            assert n == size
+    assert completion_delay() == 0, "a stream record was freed before its completion post"

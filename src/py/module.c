@@ -80,6 +80,9 @@ typedef struct {
     PyObject *body;     /* strong ref to the bytes (or tuple of parts) the engine borrows */
     PyObject *url;      /* strong ref: the URL as given */
     int on_port;        /* queued on port->done (under the port's mutex) */
+    int final_posted;   /* the completion was posted (under the port's mutex): after that
+                           the reactor never touches the record again */
+    int final_seen;     /* asyncio side: a drain (or reap) took the record after that */
     int is_async;       /* completions go through a port (immutable once posted) */
 
     /* streams: shared with the reactor under sm */
@@ -98,9 +101,17 @@ typedef struct {
     void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
 } preq_t;
 
+/* Test hooks (_test_hooks): a delay on the reactor between publishing a stream's completion
+ * and posting it, which widens the window in which the asyncio side already sees `done`; and a
+ * count of asyncio stream records freed before that post (always a bug). */
+static atomic_int hook_complete_delay_us;
+static atomic_long hook_premature_frees;
+
 static void preq_unref(preq_t *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->is_stream && r->is_async && !r->final_posted)
+            atomic_fetch_add(&hook_premature_frees, 1);
         if (r->is_stream) {
             uv_cond_destroy(&r->scv);
             uv_mutex_destroy(&r->sm);
@@ -152,11 +163,13 @@ static struct {
     unsigned pid; /* hr_fork_generation() when started */
 } poster;
 
-/* reactor thread */
-static void port_post(PortObject *p, preq_t *r)
+/* reactor thread. `final`: the completion, the record's last post. */
+static void port_post(PortObject *p, preq_t *r, int final)
 {
     int first;
     uv_mutex_lock(&p->mutex);
+    if (final)
+        r->final_posted = 1;
     if (r->on_port) {
         uv_mutex_unlock(&p->mutex); /* already waiting for the next drain */
         return;
@@ -195,8 +208,11 @@ static void port_reap(PortObject *p)
     }
     hr_queue_move(&p->done, &dead);
     p->scheduled = 0;
-    for (hr_queue_t *q = dead.next; q != &dead; q = q->next)
-        HR_CONTAINER_OF(q, preq_t, done_link)->on_port = 0;
+    for (hr_queue_t *q = dead.next; q != &dead; q = q->next) {
+        preq_t *r = HR_CONTAINER_OF(q, preq_t, done_link);
+        r->on_port = 0;
+        r->final_seen = r->final_posted;
+    }
     uv_mutex_unlock(&p->mutex);
     while (!hr_queue_empty(&p->pending)) {
         hr_queue_t *q = p->pending.next;
@@ -206,8 +222,8 @@ static void port_reap(PortObject *p)
     while (!hr_queue_empty(&dead)) {
         preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
         hr_queue_remove(&r->done_link);
-        if (r->is_stream && !r->done)
-            continue; /* still running: its last event comes back here */
+        if (r->is_stream && !r->final_seen)
+            continue; /* still running: its completion comes back here */
         Py_CLEAR(r->reader);
         if (r->is_stream) {
             stream_release_flight(r);
@@ -308,8 +324,11 @@ static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
     uv_mutex_lock(&p->mutex);
     hr_queue_move(&p->done, &batch);
     p->scheduled = 0;
-    for (hr_queue_t *q = batch.next; q != &batch; q = q->next)
-        HR_CONTAINER_OF(q, preq_t, done_link)->on_port = 0;
+    for (hr_queue_t *q = batch.next; q != &batch; q = q->next) {
+        preq_t *r = HR_CONTAINER_OF(q, preq_t, done_link);
+        r->on_port = 0;
+        r->final_seen = r->final_posted;
+    }
     uv_mutex_unlock(&p->mutex);
     while (!hr_queue_empty(&batch)) {
         hr_queue_t *q = batch.next;
@@ -613,14 +632,19 @@ static void on_complete(hr_request_t *core)
     if (r->is_stream) {
         /* Beware: once `done` is published, a consumer without asyncio may release and free
          * r, so nothing of r is read after the unlock. An asyncio stream's record stays alive
-         * until the port's drain has seen this completion (only that path releases it). */
+         * until a drain has taken it *after this post* (final_seen): a drain that took it for
+         * an earlier event may already see `done`, but must not release it. */
         PortObject *port = r->port;
         uv_mutex_lock(&r->sm);
         r->done = 1;
         uv_cond_signal(&r->scv);
         uv_mutex_unlock(&r->sm);
-        if (port != NULL)
-            port_post(port, r);
+        if (port != NULL) {
+            int delay = atomic_load_explicit(&hook_complete_delay_us, memory_order_relaxed);
+            if (__builtin_expect(delay > 0, 0))
+                uv_sleep((unsigned)(delay + 999) / 1000);
+            port_post(port, r, 1);
+        }
         return;
     }
     if (r->waiter != NULL) {
@@ -631,7 +655,7 @@ static void on_complete(hr_request_t *core)
         uv_mutex_unlock(&w->m);
         return;
     }
-    port_post(r->port, r);
+    port_post(r->port, r, 1);
 }
 
 static void on_stream_head(hr_request_t *core)
@@ -642,7 +666,7 @@ static void on_stream_head(hr_request_t *core)
     uv_cond_signal(&r->scv);
     uv_mutex_unlock(&r->sm);
     if (r->port != NULL)
-        port_post(r->port, r);
+        port_post(r->port, r, 0);
 }
 
 /* Returns 1 (pause reading) when the consumer is a high-water mark behind. */
@@ -663,7 +687,7 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
     uv_cond_signal(&r->scv);
     uv_mutex_unlock(&r->sm);
     if (notify && r->port != NULL)
-        port_post(r->port, r);
+        port_post(r->port, r, 0);
     return pause;
 }
 
@@ -1141,8 +1165,8 @@ static void stream_event(PortObject *p, preq_t *r)
     }
     if (r->reader != NULL && r->so != NULL)
         stream_fulfill_reader((StreamObject *)r->so);
-    if (done)
-        stream_release_flight(r);
+    if (r->final_seen)
+        stream_release_flight(r); /* the reactor is done with it (see on_complete) */
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1863,7 +1887,24 @@ static PyObject *mod_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* _test_hooks(complete_delay_us) -> premature frees so far (see hook_complete_delay_us). */
+static PyObject *mod_test_hooks(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long us = PyLong_AsLong(arg);
+    if (us == -1 && PyErr_Occurred())
+        return NULL;
+    if (us < 0 || us > 1000000) {
+        PyErr_SetString(PyExc_ValueError, "complete_delay_us must be in [0, 1000000]");
+        return NULL;
+    }
+    atomic_store(&hook_complete_delay_us, (int)us);
+    return PyLong_FromLong(atomic_load(&hook_premature_frees));
+}
+
 static PyMethodDef module_methods[] = {
+    {"_test_hooks", mod_test_hooks, METH_O,
+     "_test_hooks(complete_delay_us) -> int: testing only (see module.c)."},
     {"_init", (PyCFunction)(void (*)(void))mod_init, METH_FASTCALL,
      "_init(exceptions, response_type): register the Python-side classes."},
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
