@@ -4,9 +4,10 @@
 # ceiling, prints the table and updates bench/RESULTS.md and
 # bench/results/latest.json.
 #
-#   bash bench/run.sh              # full run, a few minutes
-#   bash bench/run.sh --quick      # smoke test, about a minute
+#   bash bench/run.sh              # full run, about 15 minutes on 2 cores
+#   bash bench/run.sh --quick      # smoke test, about 2 minutes
 #   bash bench/run.sh --only aiohttp --no-write
+#   bash bench/run.sh --quick --only S2,httpr --no-write   # scenarios and/or clients
 #   bash bench/run.sh --help       # every option
 set -euo pipefail
 

@@ -34,8 +34,10 @@ from typing import Any
 # spin for the whole duration.
 MAX_ERRORS = 1000
 
-Fetch = Callable[[], "tuple[int, bytes]"]
-AsyncFetch = Callable[[], "Awaitable[tuple[int, bytes]]"]
+# A fetch returns (status, body), or (status, body length) when it streamed
+# the body and dropped it.
+Fetch = Callable[[], "tuple[int, bytes | int]"]
+AsyncFetch = Callable[[], "Awaitable[tuple[int, bytes | int]]"]
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -63,6 +65,14 @@ def parse_args(description: str) -> argparse.Namespace:
     )
     p.add_argument(
         "--pool", type=int, default=64, help="connection pool size, equal for every client"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("reuse", "cold", "stream"),
+        default="reuse",
+        help="reuse: one client, whole bodies; cold: a new client per request "
+        "(construct, one GET, close); stream: one client, the body read in chunks "
+        "as they arrive and dropped (fetch returns the byte count)",
     )
     p.add_argument("--uvloop", action="store_true", help="run the asyncio client on uvloop")
     return p.parse_args()
@@ -144,11 +154,12 @@ class Recorder:
         return self.errors >= MAX_ERRORS
 
 
-def check(status: int, body: bytes, expect: int) -> str | None:
+def check(status: int, body: bytes | int, expect: int) -> str | None:
     if status != 200:
         return f"status {status}"
-    if expect >= 0 and len(body) != expect:
-        return f"body of {len(body)} bytes, expected {expect}"
+    n = body if isinstance(body, int) else len(body)
+    if expect >= 0 and n != expect:
+        return f"body of {n} bytes, expected {expect}"
     return None
 
 

@@ -1,6 +1,8 @@
 """aiohttp ClientSession with TCPConnector(limit=--pool): --concurrency
 worker tasks, each reading the whole body; --uvloop runs it on uvloop.
-Prints one JSON line (see _common.py)."""
+--mode cold opens a new ClientSession per request, --mode stream reads the
+body with ``resp.content.iter_any()`` and drops the chunks. Prints one JSON
+line (see _common.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +28,29 @@ async def amain() -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=args.pool)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def fetch() -> tuple[int, bytes]:
+        async def fetch() -> tuple[int, bytes | int]:
             async with session.get(url) as resp:
                 body = await resp.read()
                 return int(resp.status), bytes(body)
 
-        return await measure_async(fetch, args)
+        async def fetch_cold() -> tuple[int, bytes | int]:
+            cold_connector = aiohttp.TCPConnector(limit=args.pool)
+            async with (
+                aiohttp.ClientSession(connector=cold_connector) as cold,
+                cold.get(url) as resp,
+            ):
+                body = await resp.read()
+                return int(resp.status), bytes(body)
+
+        async def fetch_stream() -> tuple[int, bytes | int]:
+            n = 0
+            async with session.get(url) as resp:
+                async for chunk in resp.content.iter_any():
+                    n += len(chunk)
+                return int(resp.status), n
+
+        fetches = {"reuse": fetch, "cold": fetch_cold, "stream": fetch_stream}
+        return await measure_async(fetches[args.mode], args)
 
 
 def main() -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """httpr.AsyncClient: --concurrency worker tasks, each looping on
 ``await client.get(url)`` and reading ``.content``; --uvloop runs it on
-uvloop. Prints one JSON line (see _common.py)."""
+uvloop. --mode cold makes a new client per request, --mode stream reads the
+body with ``client.stream()`` in chunks and drops them. Prints one JSON line
+(see _common.py)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,24 @@ async def amain() -> dict[str, Any]:
     url = args.url
     async with httpr.AsyncClient() as client:
 
-        async def fetch() -> tuple[int, bytes]:
+        async def fetch() -> tuple[int, bytes | int]:
             r = await client.get(url)
             return r.status_code, r.content
 
-        return await measure_async(fetch, args)
+        async def fetch_cold() -> tuple[int, bytes | int]:
+            async with httpr.AsyncClient() as cold:
+                r = await cold.get(url)
+                return r.status_code, r.content
+
+        async def fetch_stream() -> tuple[int, bytes | int]:
+            n = 0
+            async with client.stream("GET", url) as r:
+                async for chunk in r.aiter_bytes():
+                    n += len(chunk)
+                return r.status_code, n
+
+        fetches = {"reuse": fetch, "cold": fetch_cold, "stream": fetch_stream}
+        return await measure_async(fetches[args.mode], args)
 
 
 def main() -> dict[str, Any]:
