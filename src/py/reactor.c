@@ -12,12 +12,13 @@
 typedef struct {
     uv_loop_t loop;
     uv_async_t wake;
+    uv_check_t tick;
     uv_thread_t thread;
     uv_mutex_t mutex; /* guards inbox, wake_pending */
     hr_queue_t inbox;
     bool wake_pending;
     unsigned fork_gen; /* hr_fork_generation() of the process that started it */
-    hr_msg_handler_t handler;
+    hr_reactor_hooks_t hooks;
 } reactor_t;
 
 static reactor_t *R;         /* the running reactor of this process, or NULL */
@@ -49,19 +50,28 @@ static void on_wake(uv_async_t *a)
             continue;
         }
         bool heap = m->heap;
-        r->handler(m); /* may free a non-heap message's owner: don't touch m after */
+        r->hooks.on_message(m); /* may free a non-heap message's owner: don't touch m after */
         if (heap)
             free(m);
     }
 }
 
+/* reactor thread, after every poll for I/O */
+static void on_tick(uv_check_t *c)
+{
+    reactor_t *r = c->data;
+    r->hooks.on_tick();
+}
+
 static void reactor_main(void *arg)
 {
     reactor_t *r = arg;
+    if (r->hooks.on_start != NULL)
+        r->hooks.on_start();
     uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
-uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
+uv_loop_t *hr_reactor_ensure(const hr_reactor_hooks_t *hooks, unsigned *gen)
 {
     uv_once(&atfork_once, install_atfork);
     if (R != NULL && R->fork_gen == hr_fork_generation()) {
@@ -79,12 +89,20 @@ uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *gen)
     }
     uv_mutex_init(&r->mutex);
     hr_queue_init(&r->inbox);
-    r->handler = handler;
+    r->hooks = *hooks;
     r->fork_gen = hr_fork_generation();
     uv_async_init(&r->loop, &r->wake, on_wake);
     r->wake.data = r;
+    if (r->hooks.on_tick != NULL) {
+        uv_check_init(&r->loop, &r->tick);
+        r->tick.data = r;
+        uv_check_start(&r->tick, on_tick);
+        uv_unref((uv_handle_t *)&r->tick);
+    }
     if (uv_thread_create(&r->thread, reactor_main, r) != 0) {
         uv_close((uv_handle_t *)&r->wake, NULL);
+        if (r->hooks.on_tick != NULL)
+            uv_close((uv_handle_t *)&r->tick, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         uv_mutex_destroy(&r->mutex);

@@ -25,6 +25,13 @@ typedef struct hr_msg_s {
 /* Runs on the reactor thread for every message. Set once by the binding. */
 typedef void (*hr_msg_handler_t)(hr_msg_t *msg);
 
+/* The binding's hooks, all called on the reactor thread. */
+typedef struct {
+    hr_msg_handler_t on_message; /* every message */
+    void (*on_start)(void);      /* once, before the loop runs (a new reactor, e.g. after fork) */
+    void (*on_tick)(void);       /* after each poll for I/O (uv_check): flush coalesced work */
+} hr_reactor_hooks_t;
+
 /*
  * Any thread (the binding calls these with the GIL held, so they are serialised).
  * hr_reactor_ensure() starts the reactor if it is not running in this process — lazily on the
@@ -32,7 +39,7 @@ typedef void (*hr_msg_handler_t)(hr_msg_t *msg);
  * thread does not exist there; its memory is abandoned, never touched). Returns the loop, or
  * NULL on failure; *generation changes whenever a new reactor is started.
  */
-uv_loop_t *hr_reactor_ensure(hr_msg_handler_t handler, unsigned *generation);
+uv_loop_t *hr_reactor_ensure(const hr_reactor_hooks_t *hooks, unsigned *generation);
 unsigned hr_reactor_generation(void);
 
 /* Any thread: changes in every forked child (pthread_atfork), so "am I the process that
