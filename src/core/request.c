@@ -106,20 +106,37 @@ static void set_err(char *errbuf, size_t n, const char *fmt, ...)
 
 /* ---- character classes (RFC 9110 token, RFC 3986) ---- */
 
-static bool is_tchar(unsigned char c)
+/* Character classes as bit tables: every byte of every request's method, header names and
+ * host goes through one of these. */
+enum { CC_TCHAR = 1, CC_REGNAME = 2 };
+static unsigned char cclass[256];
+
+__attribute__((constructor)) static void cclass_init(void)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+    for (int c = 0; c < 256; c++) {
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (alnum || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL))
+            cclass[c] |= CC_TCHAR; /* RFC 9110 token */
+        if (alnum || (c != 0 && strchr("-._~!$&'()*+,;=%", c) != NULL))
+            cclass[c] |= CC_REGNAME; /* RFC 3986 reg-name (plus pct-encoding) */
+    }
 }
 
-static bool is_regname_char(unsigned char c)
+static inline bool is_tchar(unsigned char c) { return cclass[c] & CC_TCHAR; }
+static inline bool is_regname_char(unsigned char c) { return cclass[c] & CC_REGNAME; }
+
+/* Writes v in decimal; returns the number of digits. */
+static size_t put_uint(char *w, size_t v)
 {
-    static const char extra[] = "-._~!$&'()*+,;=%";
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        w[i] = tmp[n - 1 - i];
+    return n;
 }
 
 static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
@@ -311,8 +328,15 @@ int hr__request_build_head(hr_request_t *req, char *errbuf, size_t errbuf_len)
         return HR_E_NOMEM;
     free(req->origin_key);
     req->origin_key = key;
-    req->origin_key_len = (size_t)snprintf(key, klen, "%s://%s:%u", t.tls ? "https" : "http",
-                                           t.host, (unsigned)t.port);
+    char *k = key; /* "http(s)://host:port" */
+    memcpy(k, t.tls ? "https://" : "http://", t.tls ? 8 : 7);
+    k += t.tls ? 8 : 7;
+    memcpy(k, t.host, t.host_len);
+    k += t.host_len;
+    *k++ = ':';
+    k += put_uint(k, t.port);
+    *k = '\0';
+    req->origin_key_len = (size_t)(k - key);
 
     bool have_host = false, have_cookie = false;
     size_t total = req->method_len + path_len + 64 + t.host_len + req->hdrs.len * 2 +
@@ -353,7 +377,10 @@ int hr__request_build_head(hr_request_t *req, char *errbuf, size_t errbuf_len)
         if (t.host_is_ipv6)
             *w++ = ']';
         if (!default_port)
-            w += sprintf(w, ":%u", (unsigned)t.port);
+        {
+            *w++ = ':';
+            w += put_uint(w, t.port);
+        }
         PUT("\r\n", 2);
     }
     for (const char *q = p; q < end;) {
@@ -384,7 +411,11 @@ int hr__request_build_head(hr_request_t *req, char *errbuf, size_t errbuf_len)
     if (req->parts != NULL)
         PUT("Transfer-Encoding: chunked\r\n", 28);
     else if (!req->user_cl && (req->body != NULL || req->is_upload))
-        w += sprintf(w, "Content-Length: %zu\r\n", req->body_len);
+    {
+        PUT("Content-Length: ", 16);
+        w += put_uint(w, req->body_len);
+        PUT("\r\n", 2);
+    }
     PUT("\r\n", 2);
 #undef PUT
     free(req->head);
