@@ -18,7 +18,9 @@
  *     last ciphertext byte has been written, so large bodies never sit in memory twice.
  *
  * All OpenSSL error text is captured on the loop thread into the request's message; nothing
- * here touches Python.
+ * here touches Python. The thread's error queue is left empty after every failure (each error
+ * path clears it), so the per-record SSL_read_ex / SSL_write_ex calls need no ERR_clear_error()
+ * before them — in OpenSSL 3 that call costs more than a small record's crypto.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -580,20 +582,20 @@ static int pump_out(hr_conn_t *conn)
         tls_uw_t *uw = HR_CONTAINER_OF(q, tls_uw_t, link);
         if (uw->encrypted)
             continue;
-        while (uw->i < uw->nbufs && tc->inflight + (size_t)BIO_pending(tc->wbio) < HR_TLS_INFLIGHT) {
+        size_t queued = (size_t)BIO_pending(tc->wbio);
+        while (uw->i < uw->nbufs && tc->inflight + queued < HR_TLS_INFLIGHT) {
             uv_buf_t *b = &uw->bufs[uw->i];
             size_t n = b->len - uw->off;
             if (n > HR_TLS_CHUNK)
                 n = HR_TLS_CHUNK;
             size_t wrote = 0;
-            if (n > 0) {
+            if (n > 0 && SSL_write_ex(tc->ssl, b->base + uw->off, n, &wrote) != 1) {
                 ERR_clear_error();
-                if (SSL_write_ex(tc->ssl, b->base + uw->off, n, &wrote) != 1) {
-                    tc->fatal = true;
-                    return UV_EPROTO;
-                }
+                tc->fatal = true;
+                return UV_EPROTO;
             }
             uw->off += wrote;
+            queued += wrote + 64; /* about what a record adds; flush() reads the real size */
             if (uw->off == b->len) {
                 uw->i++;
                 uw->off = 0;
@@ -760,7 +762,6 @@ int hr__tls_read(hr_conn_t *conn, char *buf, size_t cap, char *msg, size_t len)
     if (tc->fatal)
         return HR_TLS_EOF;
     size_t got = 0;
-    ERR_clear_error();
     if (SSL_read_ex(tc->ssl, buf, cap, &got) == 1)
         return (int)got;
     int e = SSL_get_error(tc->ssl, 0);
