@@ -172,6 +172,13 @@ static int on_header_value_complete(llhttp_t *p)
     while (c->value.len > 0 &&
            (c->value.data[c->value.len - 1] == ' ' || c->value.data[c->value.len - 1] == '\t'))
         c->value.len--;
+    /* remember the few headers looked up later, so responses without them skip the scans */
+    if (c->field.len == 10 && memcmp(c->field.data, "set-cookie", 10) == 0)
+        req->seen |= HR_SEEN_SET_COOKIE;
+    else if (c->field.len == 16 && memcmp(c->field.data, "content-encoding", 16) == 0)
+        req->seen |= HR_SEEN_CONTENT_ENCODING;
+    else if (c->field.len == 8 && memcmp(c->field.data, "location", 8) == 0)
+        req->seen |= HR_SEEN_LOCATION;
     if (c->field.len == 17 && memcmp(c->field.data, "transfer-encoding", 17) == 0) {
         /* We never send TE, so anything but one "chunked" is unsolicited framing. */
         if (c->te_seen || !ieq_lit(c->value.data ? c->value.data : "", c->value.len, "chunked"))
@@ -215,20 +222,21 @@ static int on_headers_complete(llhttp_t *p)
     if (status < 200)
         return 1; /* interim: no body; the final response follows */
     hr_client_t *client = c->client;
-    if (client->config.cookie_store)
+    if (client->config.cookie_store && (req->seen & HR_SEEN_SET_COOKIE))
         hr__jar_store_from(client, req);
     bool no_body = req->is_head || status == 204 || status == 304;
     size_t loc_len;
     req->redirecting = false;
     if (client->config.follow_redirects &&
         (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+        (req->seen & HR_SEEN_LOCATION) &&
         hr__header_find(&req->headers, "location", &loc_len) != NULL &&
         !((status == 307 || status == 308) && req->parts != NULL)) {
         /* followed: the body of the 3xx is read (to keep the connection) and dropped */
         req->redirecting = true;
         return no_body ? 1 : 0;
     }
-    if (req->decode && !no_body) {
+    if (req->decode && !no_body && (req->seen & HR_SEEN_CONTENT_ENCODING)) {
         size_t ce_len;
         const char *ce = hr__header_find(&req->headers, "content-encoding", &ce_len);
         if (ce != NULL) {
@@ -301,6 +309,7 @@ static int on_message_complete(llhttp_t *p)
         req->status = 0;
         req->headers.len = 0;
         req->nheaders = 0;
+        req->seen = 0;
         return 0;
     }
     if (req->decoder != NULL && !req->redirecting) {

@@ -168,11 +168,16 @@ struct hr_request_s {
     bool reused;
     hr_buf_t headers; /* "name\0value\0" */
     size_t nheaders;
+    uint8_t seen; /* HR_SEEN_*: headers of the current response worth a lookup */
     hr_buf_t body_out;
 
     int err;
     char errmsg[256];
 };
+
+#define HR_SEEN_SET_COOKIE 1
+#define HR_SEEN_CONTENT_ENCODING 2
+#define HR_SEEN_LOCATION 4
 
 void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -479,6 +479,7 @@ void hr__request_follow(hr_request_t *req)
     req->status = 0;
     req->headers.len = 0;
     req->nheaders = 0;
+    req->seen = 0;
     req->body_out.len = 0;
     req->retries = 0;
     hr__decoder_free(req->decoder);
@@ -494,6 +495,7 @@ void hr__request_retry(hr_request_t *req)
     req->status = 0;
     req->headers.len = 0;
     req->nheaders = 0;
+    req->seen = 0;
     req->body_out.len = 0;
     dispatch(c, req, false);
 }
