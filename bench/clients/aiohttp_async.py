@@ -1,15 +1,14 @@
-"""aiohttp ClientSession with TCPConnector(limit=--pool): --concurrency
-worker tasks, each reading the whole body; --uvloop runs it on uvloop.
---mode cold opens a new ClientSession per request, --mode stream reads the
-body with ``resp.content.iter_any()`` and drops the chunks. Prints one JSON
-line (see _common.py)."""
+"""aiohttp.ClientSession with TCPConnector(limit=--pool), reused; --uvloop
+runs it on uvloop. Bodies with ``resp.read()`` / ``resp.json()``, streams
+with ``resp.content.iter_any()``. Certificates: ssl.create_default_context(),
+which honours SSL_CERT_FILE. Prints one JSON line (see _common.py)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from _common import dist_version, fail, guard, measure_async, parse_args, run_async
+from _common import fail, parse_args, run_async, versions
 
 NAME = "aiohttp-uvloop" if "--uvloop" in sys.argv else "aiohttp"
 args = parse_args(__doc__ or NAME)
@@ -23,43 +22,45 @@ except Exception as exc:  # noqa: BLE001 - any import failure is reported
     fail(NAME, f"import failed: {type(exc).__name__}: {exc}", fatal=True)
 
 
-async def amain() -> dict[str, Any]:
-    url = args.url
-    connector = aiohttp.TCPConnector(limit=args.pool)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def fetch() -> tuple[int, bytes | int]:
-            async with session.get(url) as resp:
-                body = await resp.read()
-                return int(resp.status), bytes(body)
-
-        async def fetch_cold() -> tuple[int, bytes | int]:
-            cold_connector = aiohttp.TCPConnector(limit=args.pool)
-            async with (
-                aiohttp.ClientSession(connector=cold_connector) as cold,
-                cold.get(url) as resp,
-            ):
-                body = await resp.read()
-                return int(resp.status), bytes(body)
-
-        async def fetch_stream() -> tuple[int, bytes | int]:
-            n = 0
-            async with session.get(url) as resp:
-                async for chunk in resp.content.iter_any():
-                    n += len(chunk)
-                return int(resp.status), n
-
-        fetches = {"reuse": fetch, "cold": fetch_cold, "stream": fetch_stream}
-        return await measure_async(fetches[args.mode], args)
+def new(pool: int) -> Any:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pool))
 
 
-def main() -> dict[str, Any]:
-    result = run_async(amain, args.uvloop)
-    version = f"aiohttp {dist_version('aiohttp')}"
-    if args.uvloop:
-        version += f"; uvloop {dist_version('uvloop')}"
-    result["version"] = version
-    return result
+async def get(s: Any, url: str) -> tuple[int, bytes]:
+    async with s.get(url) as resp:
+        return resp.status, await resp.read()
 
 
-guard(NAME, main)
+async def get_json(s: Any, url: str) -> tuple[int, Any]:
+    async with s.get(url) as resp:
+        return resp.status, await resp.json()
+
+
+async def stream(s: Any, url: str) -> tuple[int, int]:
+    n = 0
+    async with s.get(url) as resp:
+        async for chunk in resp.content.iter_any():
+            n += len(chunk)
+        return resp.status, n
+
+
+async def post(s: Any, url: str, data: bytes) -> tuple[int, bytes]:
+    async with s.post(url, data=data) as resp:
+        return resp.status, await resp.read()
+
+
+async def close(s: Any) -> None:
+    await s.close()
+
+
+run_async(
+    NAME,
+    args,
+    new=new,
+    get=get,
+    get_json=get_json,
+    stream=stream,
+    post=post,
+    close=close,
+    version=lambda: versions("aiohttp", "multidict", "yarl"),
+)

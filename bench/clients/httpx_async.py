@@ -1,15 +1,13 @@
 """httpx.AsyncClient on asyncio with Limits(max_connections=--pool,
-max_keepalive_connections=--pool): --concurrency worker tasks, each reading
-the whole body. --mode cold makes a new client per request, --mode stream
-reads the body with ``client.stream()`` / ``aiter_bytes()`` and drops the
-chunks. Certificates are verified the default way (trust_env: SSL_CERT_FILE).
+max_keepalive_connections=--pool), reused. Streams with ``client.stream()`` /
+``aiter_bytes()``. Certificates: the default (trust_env: SSL_CERT_FILE).
 Prints one JSON line (see _common.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from _common import dist_version, fail, guard, measure_async, parse_args, run_async
+from _common import fail, parse_args, run_async, versions
 
 NAME = "httpx-async"
 args = parse_args(__doc__ or NAME)
@@ -20,37 +18,46 @@ except Exception as exc:  # noqa: BLE001 - any import failure is reported
     fail(NAME, f"import failed: {type(exc).__name__}: {exc}", fatal=True)
 
 
-async def amain() -> dict[str, Any]:
-    url = args.url
-    limits = httpx.Limits(max_connections=args.pool, max_keepalive_connections=args.pool)
-    async with httpx.AsyncClient(limits=limits) as client:
-
-        async def fetch() -> tuple[int, bytes | int]:
-            r = await client.get(url)
-            return r.status_code, r.content
-
-        async def fetch_cold() -> tuple[int, bytes | int]:
-            async with httpx.AsyncClient(limits=limits) as cold:
-                r = await cold.get(url)
-                return r.status_code, r.content
-
-        async def fetch_stream() -> tuple[int, bytes | int]:
-            n = 0
-            async with client.stream("GET", url) as r:
-                async for chunk in r.aiter_bytes():
-                    n += len(chunk)
-                return r.status_code, n
-
-        fetches = {"reuse": fetch, "cold": fetch_cold, "stream": fetch_stream}
-        return await measure_async(fetches[args.mode], args)
+def new(pool: int) -> Any:
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    return httpx.AsyncClient(limits=limits)
 
 
-def main() -> dict[str, Any]:
-    result = run_async(amain, False)
-    result["version"] = "; ".join(
-        f"{d} {dist_version(d)}" for d in ("httpx", "httpcore", "h11", "anyio")
-    )
-    return result
+async def get(c: Any, url: str) -> tuple[int, bytes]:
+    r = await c.get(url)
+    return r.status_code, r.content
 
 
-guard(NAME, main)
+async def get_json(c: Any, url: str) -> tuple[int, Any]:
+    r = await c.get(url)
+    return r.status_code, r.json()
+
+
+async def stream(c: Any, url: str) -> tuple[int, int]:
+    n = 0
+    async with c.stream("GET", url) as r:
+        async for chunk in r.aiter_bytes():
+            n += len(chunk)
+        return r.status_code, n
+
+
+async def post(c: Any, url: str, data: bytes) -> tuple[int, bytes]:
+    r = await c.post(url, content=data)
+    return r.status_code, r.content
+
+
+async def close(c: Any) -> None:
+    await c.aclose()
+
+
+run_async(
+    NAME,
+    args,
+    new=new,
+    get=get,
+    get_json=get_json,
+    stream=stream,
+    post=post,
+    close=close,
+    version=lambda: versions("httpx", "httpcore", "h11", "anyio"),
+)
