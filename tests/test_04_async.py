@@ -487,3 +487,36 @@ def test_cross_talk_oracle_threads(scripted_server, run_in_threads):
     with httpr.Client(timeout=10) as client:
         run_in_threads([functools.partial(worker, client, t) for t in range(8)], timeout=100)
     check_cross_talk(results)
+
+
+@pytest.fixture
+def one_record_per_drain():
+    """Every drain handles one record and reschedules itself for the rest (as a drain does
+    past 1,000 records), so posts keep arriving while a port waits in the poster's batch."""
+    from httpr import _httpr
+
+    _httpr._test_hooks(0, 1)
+    yield
+    _httpr._test_hooks(0, 0)
+
+
+@pytest.mark.timeout(60)
+def test_self_rescheduled_drains_and_new_posts_never_corrupt_the_poster(
+    http_server, loop_factory, one_record_per_drain
+):
+    """A drain that rescheduled itself cleared the port's `scheduled` flag while the poster
+    still held the port in its private batch; the next completion linked the port into the
+    poster's list a second time, and the poster spun forever (seen with 6,000+ requests in
+    flight, where a drain stops at 1,000)."""
+
+    async def main() -> None:
+        async with httpr.AsyncClient(timeout=10, max_concurrency=64) as c:
+            for _ in range(10):
+                rs = await asyncio.gather(*[c.get(http_server.url + "/hello") for _ in range(200)])
+                assert all(r.status_code == 200 for r in rs)
+
+    loop = loop_factory()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

@@ -24,6 +24,7 @@
 #include "reactor.h"
 
 #define DRAIN_MAX 1000
+static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_test_hooks) */
 #define N_ERRCLASSES 20
 #define STREAM_HIGH_WATER (1024 * 1024)
 #define STREAM_LOW_WATER (256 * 1024)
@@ -180,7 +181,11 @@ static void port_post(PortObject *p, preq_t *r, int final)
     hr_queue_insert_tail(&p->done, &r->done_link);
     first = !p->scheduled;
     p->scheduled = 1;
-    if (first) {
+    /* Beware: a drain that rescheduled itself (more than DRAIN_MAX records) clears
+     * `scheduled` while p may still sit in the poster's private batch, not yet handled; its
+     * post_link must not be linked a second time. The poster calls call_soon_threadsafe for
+     * it after this, so the drain that follows sees this record anyway. */
+    if (first && !p->in_poster) {
         /* still under p->mutex (lock order: port, then poster), so a reap can't free p
          * while it waits in the poster's list */
         p->in_poster = 1;
@@ -339,7 +344,7 @@ static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     Py_INCREF(p); /* deliver() drops the records' references to p */
     int n = 0;
-    while (!hr_queue_empty(&p->pending) && n < DRAIN_MAX) {
+    while (!hr_queue_empty(&p->pending) && n < drain_max) {
         preq_t *r = HR_CONTAINER_OF(p->pending.next, preq_t, done_link);
         hr_queue_remove(&r->done_link);
         deliver(p, r);
@@ -1919,24 +1924,32 @@ static PyObject *mod_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* _test_hooks(complete_delay_us) -> premature frees so far (see hook_complete_delay_us). */
-static PyObject *mod_test_hooks(PyObject *module, PyObject *arg)
+/* _test_hooks(complete_delay_us[, drain_max]) -> premature frees so far (see
+ * hook_complete_delay_us); drain_max 0 restores the default. */
+static PyObject *mod_test_hooks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    long us = PyLong_AsLong(arg);
-    if (us == -1 && PyErr_Occurred())
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "_test_hooks(complete_delay_us[, drain_max])");
         return NULL;
-    if (us < 0 || us > 1000000) {
-        PyErr_SetString(PyExc_ValueError, "complete_delay_us must be in [0, 1000000]");
+    }
+    long us = PyLong_AsLong(args[0]);
+    long dm = nargs > 1 ? PyLong_AsLong(args[1]) : -1;
+    if (PyErr_Occurred())
+        return NULL;
+    if (us < 0 || us > 1000000 || dm > 1000000) {
+        PyErr_SetString(PyExc_ValueError, "_test_hooks: value out of range");
         return NULL;
     }
     atomic_store(&hook_complete_delay_us, (int)us);
+    if (dm >= 0)
+        drain_max = dm == 0 ? DRAIN_MAX : (int)dm;
     return PyLong_FromLong(atomic_load(&hook_premature_frees));
 }
 
 static PyMethodDef module_methods[] = {
-    {"_test_hooks", mod_test_hooks, METH_O,
-     "_test_hooks(complete_delay_us) -> int: testing only (see module.c)."},
+    {"_test_hooks", (PyCFunction)(void (*)(void))mod_test_hooks, METH_FASTCALL,
+     "_test_hooks(complete_delay_us[, drain_max]) -> int: testing only (see module.c)."},
     {"_init", (PyCFunction)(void (*)(void))mod_init, METH_FASTCALL,
      "_init(exceptions, response_type): register the Python-side classes."},
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
