@@ -49,6 +49,7 @@ static void conn_maybe_free(hr_conn_t *conn)
         return;
     hr_client_t *c = conn->client;
     hr__tls_conn_free(conn);
+    free(conn->addrs);
     hr_buf_free(&conn->field);
     hr_buf_free(&conn->value);
     free(conn);
@@ -201,7 +202,7 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
         return;
     }
     conn->naddrs = 0;
-    for (struct addrinfo *ai = res; ai != NULL && conn->naddrs < 8; ai = ai->ai_next) {
+    for (struct addrinfo *ai = res; ai != NULL && conn->naddrs < HR_CONN_MAX_ADDRS; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
             continue;
         memcpy(&conn->addrs[conn->naddrs++], ai->ai_addr, ai->ai_addrlen);
@@ -229,12 +230,19 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
     conn->is_tls = req->target.tls;
     arm_head_timer(conn, req);
     conn->next_addr = 0;
+    /* 1 KiB that only matters until TCP is up (10,000 idle connections: 10 MiB saved) */
+    conn->addrs = malloc(HR_CONN_MAX_ADDRS * sizeof(*conn->addrs));
+    if (conn->addrs == NULL) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        conn_abort(conn);
+        return;
+    }
     if (hr__parse_ip_literal(req->target.host, req->target.port, &conn->addrs[0])) {
         conn->naddrs = 1;
         start_connect(conn);
         return;
     }
-    conn->naddrs = hr__dns_cache_get(req->target.host, req->target.port, conn->addrs, 8,
+    conn->naddrs = hr__dns_cache_get(req->target.host, req->target.port, conn->addrs, HR_CONN_MAX_ADDRS,
                                      uv_now(c->loop));
     if (conn->naddrs > 0) {
         start_connect(conn);
@@ -339,6 +347,8 @@ static void on_connect(uv_connect_t *creq, int status)
         connect_failed(conn, status);
         return;
     }
+    free(conn->addrs);
+    conn->addrs = NULL;
     if (conn->is_tls) {
         start_tls(conn);
         return;

@@ -14,6 +14,7 @@
 #include "llhttp.h"
 
 #define HR_READ_BUF_SIZE (64 * 1024)
+#define HR_CONN_MAX_ADDRS 8
 #define HR_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 #define HR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HR_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -225,7 +226,7 @@ typedef struct hr_conn_s {
     char cb_msg[160];
 
     /* resolved addresses (copied) and the next one to try */
-    struct sockaddr_storage addrs[8];
+    struct sockaddr_storage *addrs; /* HR_CONN_MAX_ADDRS while connecting; freed once up */
     int naddrs;
     int next_addr;
     int last_connect_err;
