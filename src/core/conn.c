@@ -96,7 +96,7 @@ void hr__conn_close(hr_conn_t *conn)
     uv_close((uv_handle_t *)&conn->timer, on_handle_closed);
     close_tcp(conn);
     if (conn->gai_pending)
-        uv_cancel((uv_req_t *)&conn->gai); /* on_resolved still runs and drops its ref */
+        uv_cancel((uv_req_t *)conn->gai); /* on_resolved still runs and drops its ref */
 }
 
 /* Detaches the request from the connection. */
@@ -186,6 +186,8 @@ static void conn_timer_cb(uv_timer_t *t)
 static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
 {
     hr_conn_t *conn = gai->data;
+    free(gai);
+    conn->gai = NULL;
     conn->gai_pending = false;
     conn->handles_open--;
     if (conn->state == HR_CONN_CLOSING) {
@@ -256,9 +258,17 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_ADDRCONFIG;
-    conn->gai.data = conn;
-    int rc = uv_getaddrinfo(c->loop, &conn->gai, on_resolved, req->target.host, port, &hints);
+    conn->gai = malloc(sizeof(*conn->gai));
+    if (conn->gai == NULL) {
+        hr__request_fail(req, HR_E_NOMEM, "out of memory");
+        conn_abort(conn);
+        return;
+    }
+    conn->gai->data = conn;
+    int rc = uv_getaddrinfo(c->loop, conn->gai, on_resolved, req->target.host, port, &hints);
     if (rc < 0) {
+        free(conn->gai);
+        conn->gai = NULL;
         hr__request_fail(req, HR_E_CONNECT, "dns error: %s", uv_strerror(rc));
         conn_abort(conn);
         return;

@@ -15,6 +15,7 @@
 
 #define HR_READ_BUF_SIZE (64 * 1024)
 #define HR_CONN_MAX_ADDRS 8
+#define HR_ERRMSG_SIZE 256
 #define HR_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 #define HR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HR_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -173,7 +174,8 @@ struct hr_request_s {
     hr_buf_t body_out;
 
     int err;
-    char errmsg[256];
+    char *errmsg; /* HR_ERRMSG_SIZE bytes, allocated by the first failure (most requests
+                     never fail: 256 bytes less per request in flight) */
 };
 
 #define HR_SEEN_SET_COOKIE 1
@@ -210,7 +212,7 @@ typedef struct hr_tls_conn_s hr_tls_conn_t;
 typedef struct hr_conn_s {
     uv_tcp_t *tcp; /* one per connect attempt; freed in its close callback */
     uv_timer_t timer;
-    uv_getaddrinfo_t gai;
+    uv_getaddrinfo_t *gai; /* only while resolving (freed in on_resolved) */
     uv_connect_t connect_req;
     uv_write_t write_req;
     hr_client_t *client;

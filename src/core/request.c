@@ -86,9 +86,12 @@ void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
     if (req->err != 0)
         return; /* the first error is the cause; later ones are consequences */
     req->err = err;
+    req->errmsg = malloc(HR_ERRMSG_SIZE);
+    if (req->errmsg == NULL)
+        return; /* the code alone; hr_request_error_message() falls back to hr_strerror() */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->errmsg, sizeof(req->errmsg), fmt, ap);
+    vsnprintf(req->errmsg, HR_ERRMSG_SIZE, fmt, ap);
     va_end(ap);
 }
 
@@ -559,6 +562,7 @@ void hr_request_free(hr_request_t *req)
 {
     if (req == NULL)
         return;
+    free(req->errmsg);
     free(req->target.host);
     free(req->url);
     free(req->origin_key);
@@ -577,7 +581,7 @@ void hr_request_free(hr_request_t *req)
 int hr_request_error(const hr_request_t *req) { return req->err; }
 const char *hr_request_error_message(const hr_request_t *req)
 {
-    return req->errmsg[0] ? req->errmsg : hr_strerror(req->err);
+    return req->errmsg != NULL && req->errmsg[0] ? req->errmsg : hr_strerror(req->err);
 }
 int hr_request_status(const hr_request_t *req) { return req->status; }
 int hr_request_http_minor(const hr_request_t *req) { return req->http_minor; }
