@@ -590,6 +590,24 @@ static PyObject *build_result(modstate *st, preq_t *r)
     return (PyObject *)o;
 }
 
+/* asyncio thread: resolves `fut` with `res`, or, when res is NULL, with the exception that is
+ * set. Returns the call's result (new reference) or NULL. */
+static PyObject *future_resolve(modstate *st, PyObject *fut, PyObject *res)
+{
+    if (res != NULL)
+        return PyObject_CallMethodOneArg(fut, st->s_set_result, res);
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(exc, tb);
+    PyObject *ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    return ret;
+}
+
 static void stream_event(PortObject *p, preq_t *r);
 
 /* asyncio thread: resolve one record's future and release the record. */
@@ -605,21 +623,9 @@ static void deliver(PortObject *p, preq_t *r)
     if (done == NULL) {
         PyErr_WriteUnraisable(fut);
     } else if (done == Py_False) {
-        PyObject *res = build_result(st, r), *ret;
-        if (res != NULL) {
-            ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
-            Py_DECREF(res);
-        } else {
-            PyObject *type, *exc, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            PyErr_NormalizeException(&type, &exc, &tb);
-            if (tb != NULL)
-                PyException_SetTraceback(exc, tb);
-            ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
-            Py_XDECREF(type);
-            Py_XDECREF(exc);
-            Py_XDECREF(tb);
-        }
+        PyObject *res = build_result(st, r);
+        PyObject *ret = future_resolve(st, fut, res);
+        Py_XDECREF(res);
         if (ret == NULL)
             PyErr_WriteUnraisable(fut);
         Py_XDECREF(ret);
@@ -982,17 +988,7 @@ static void stream_fulfill_reader(StreamObject *so)
     PyObject *data = stream_take(r, &finished, &err);
     res = data ? stream_result(so, data, finished, err) : NULL;
     if (done == Py_False) {
-        if (res != NULL) {
-            ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
-        } else {
-            PyObject *type, *exc, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            PyErr_NormalizeException(&type, &exc, &tb);
-            ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
-            Py_XDECREF(type);
-            Py_XDECREF(exc);
-            Py_XDECREF(tb);
-        }
+        ret = future_resolve(st, fut, res);
         if (ret == NULL)
             PyErr_WriteUnraisable(fut);
     } else if (res == NULL) {
@@ -1179,18 +1175,8 @@ static void stream_event(PortObject *p, preq_t *r)
         int err = r->start_err ? r->start_err : (head ? 0 : hr_request_error(r->core));
         if (isdone == Py_False) {
             PyObject *res = err ? map_error(st, r, err) : stream_new(st, r);
-            if (res != NULL) {
-                ret = PyObject_CallMethodOneArg(fut, st->s_set_result, res);
-                Py_DECREF(res);
-            } else {
-                PyObject *type, *exc, *tb;
-                PyErr_Fetch(&type, &exc, &tb);
-                PyErr_NormalizeException(&type, &exc, &tb);
-                ret = PyObject_CallMethodOneArg(fut, st->s_set_exception, exc);
-                Py_XDECREF(type);
-                Py_XDECREF(exc);
-                Py_XDECREF(tb);
-            }
+            ret = future_resolve(st, fut, res);
+            Py_XDECREF(res);
             if (ret == NULL)
                 PyErr_WriteUnraisable(fut);
         } else if (!done) {
