@@ -19,7 +19,7 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 # --- 1. system packages (Debian) ------------------------------------------
-APT_PACKAGES=(libuv1-dev nginx-light wrk libzstd-dev libbrotli-dev zlib1g-dev
+APT_PACKAGES=(libuv1-dev nginx-light wrk libzstd-dev libbrotli-dev zlib1g-dev libdeflate-dev
               libssl-dev openssl ca-certificates pkg-config curl)
 command -v gcc >/dev/null 2>&1 || APT_PACKAGES+=(build-essential)
 

@@ -389,6 +389,8 @@ static void finish_response(hr_conn_t *conn)
     hr__conn_released(conn, reusable);
     if (req->redirecting)
         hr__request_follow(req); /* the next hop, without a trip back to the caller */
+    else if (req->decoder != NULL && req->stream == NULL)
+        hr__request_decode(req); /* completes it once the body is decoded */
     else
         hr__client_request_done(c, req);
 }

@@ -258,8 +258,7 @@ static int on_headers_complete(llhttp_t *p)
     if (no_body)
         return 1; /* RFC 9112 §6.3: no body, whatever the headers say */
     uint64_t cl = p->content_length;
-    if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0 && req->stream == NULL &&
-        req->decoder == NULL) {
+    if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0 && req->stream == NULL) {
         /* Pre-size the body, but never trust the peer with more than 1 MiB up front. */
         size_t want = cl < (1u << 20) ? (size_t)cl : (1u << 20);
         if (hr_buf_reserve(&req->body_out, want))
@@ -274,7 +273,8 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     hr_request_t *req = c->req;
     if (req->redirecting)
         return 0;
-    if (req->decoder != NULL) {
+    if (req->decoder != NULL && req->stream != NULL) {
+        /* streamed: decoded as it comes; a buffered body is decoded whole at the end */
         char msg[160];
         int rc = hr__decoder_feed(req->decoder, at, n, sink, req, msg, sizeof(msg));
         return rc ? fail_code(p, rc, msg) : 0;
@@ -312,7 +312,7 @@ static int on_message_complete(llhttp_t *p)
         req->seen = 0;
         return 0;
     }
-    if (req->decoder != NULL && !req->redirecting) {
+    if (req->decoder != NULL && req->stream != NULL && !req->redirecting) {
         char msg[160];
         int rc = hr__decoder_finish(req->decoder, msg, sizeof(msg));
         if (rc)

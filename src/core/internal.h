@@ -17,6 +17,12 @@
 #define HR_CONN_MAX_ADDRS 8
 #define HR_ERRMSG_SIZE 256
 #define HR_CONTAINER_OF(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define HR_SWAP(type, a, b)                                                                   \
+    do {                                                                                      \
+        type swap_tmp_ = (a);                                                                 \
+        (a) = (b);                                                                            \
+        (b) = swap_tmp_;                                                                      \
+    } while (0)
 #define HR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HR_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -100,6 +106,10 @@ int hr__decoder_feed(hr_decoder_t *dec, const char *p, size_t n, hr_decode_sink_
                      void *ctx, char *err, size_t errlen);
 int hr__decoder_finish(hr_decoder_t *dec, char *err, size_t errlen);
 void hr__decoder_free(hr_decoder_t *dec);
+typedef struct hr_decode_job_s hr_decode_job_t;
+struct hr_request_s;
+void hr__request_decode(struct hr_request_s *req);
+void hr__request_decode_cancel(struct hr_request_s *req);
 
 struct hr_parts_s;
 void hr__parts_free(struct hr_parts_s *parts);
@@ -113,6 +123,7 @@ typedef enum {
     HR_REQ_QUEUED_ORIGIN, /* waiting for a connection of its origin */
     HR_REQ_ON_CONN,       /* attached to a connection */
     HR_REQ_DEFERRED,      /* failed inside hr_client_start; completes on the next tick */
+    HR_REQ_DECODING,      /* response read, its body being decoded on the thread pool */
     HR_REQ_DONE,
 } hr_req_state_t;
 
@@ -160,6 +171,7 @@ struct hr_request_s {
     const hr_stream_cb_t *stream;
     bool paused;        /* stream consumer asked to stop reading */
     hr_decoder_t *decoder;
+    hr_decode_job_t *job; /* while HR_REQ_DECODING */
 
     /* response */
     int status;

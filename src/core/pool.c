@@ -563,6 +563,9 @@ void hr_request_cancel(hr_request_t *req)
         hr__client_request_done(c, req);
         return;
     }
+    case HR_REQ_DECODING:
+        hr__request_decode_cancel(req); /* completes, cancelled, when the job is back */
+        return;
     default:
         return; /* not started, deferred (completes anyway) or done */
     }

@@ -20,6 +20,8 @@ static int port;
 static hr_client_t *client;
 static int failures;
 static int accepted; /* connections the server accepted */
+/* /gzip-large's body: random letters (compresses to ~3/4), filled in by main() */
+static char large_text[96 * 1024 + 1];
 
 /* ---- scripted server ---- */
 
@@ -124,6 +126,25 @@ static void s_respond(sconn_t *c, const char *path)
                           "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", n);
         memcpy(out + hl, gz, n);
         s_send(c, out, (size_t)hl + n);
+    } else if (strcmp(path, "/gzip-large") == 0) {
+        /* encoded in more than 32 KiB: decoded on the loop's thread pool */
+        size_t cap = compressBound(sizeof(large_text)) + 64;
+        char *out = malloc(cap + 128);
+        z_stream z = {0};
+        deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+        z.next_in = (Bytef *)large_text;
+        z.avail_in = (uInt)strlen(large_text);
+        z.next_out = (Bytef *)out + 128;
+        z.avail_out = (uInt)cap;
+        deflate(&z, Z_FINISH);
+        size_t n = cap - z.avail_out;
+        deflateEnd(&z);
+        char head[128];
+        int hl = snprintf(head, sizeof(head),
+                          "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", n);
+        memcpy(out + 128 - hl, head, (size_t)hl);
+        s_send(c, out + 128 - hl, (size_t)hl + n);
+        free(out);
     } else if (strcmp(path, "/upload") == 0) {
         /* the head said chunked; the chunked body follows in this buffer or the next reads:
          * answer once the terminating chunk arrived (checked in s_on_read) */
@@ -235,6 +256,8 @@ static const tcase_t cases[] = {
     {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0, 0}, /* followed; sets sid=42 */
     {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0, 0},  /* the jar sends it back */
     {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0, 0},
+    {"GET", "/gzip-large", 0, 200, large_text, -1, 0, 0, 0, 0},
+    {"GET", "/gzip-large", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0},
     {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1, 0},
     /* TLS state is torn down cleanly on a handshake timeout and on a cancel (valgrind) */
     {"GET", "/tls-stall", HR_E_CONNECT_TIMEOUT, 0, NULL, 1, 200, 0, 0, 1},
@@ -317,6 +340,11 @@ static void start_case(void)
 
 int main(void)
 {
+    uint32_t x = 12345;
+    for (size_t i = 0; i + 1 < sizeof(large_text); i++) {
+        x = x * 1103515245u + 12345u;
+        large_text[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[x >> 26];
+    }
     uv_loop_init(&loop);
     uv_tcp_init(&loop, &server);
     struct sockaddr_in addr;

@@ -16,19 +16,34 @@ Kinds (``?kind=``):
     truncated  PAYLOAD compressed, then cut in the middle (framing complete)
     trailing   PAYLOAD compressed, then garbage appended
     big        BIG_SIZE zero bytes compressed: ratio ~1000:1 but below the 64 MiB cap
+    huge       HUGE_SIZE zero bytes compressed: as big, but large enough (encoded) for the
+               engine's thread pool, and tens of milliseconds of decoding there
     bomb       BOMB_SIZE zero bytes compressed (decodes to more than 64 MiB, ratio > 200:1)
+    large      LARGE_PAYLOAD compressed: large enough (encoded) to be decoded on the engine's
+               thread pool rather than inline
+    large-corrupt, large-truncated, large-trailing
+               as corrupt/truncated/trailing, on the large payload (for ``corrupt``: bytes in
+               the middle of the stream overwritten, the header intact)
+    large-multi
+               (gzip) the large payload as two gzip members, one after the other
+    large-isize
+               (gzip) the large payload whose trailer announces one byte more than it holds
 
 Everything is computed once per process and cached.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import random
 import zlib
 
 __all__ = [
     "BIG_SIZE",
     "BOMB_SIZE",
+    "HUGE_SIZE",
+    "LARGE_PAYLOAD",
     "PAYLOAD",
     "content_encoding_header",
     "encoded_body",
@@ -38,6 +53,9 @@ PAYLOAD = b"".join(
     b"line %05d: httpr decodes content codings \xe2\x9c\x93\n" % i for i in range(2000)
 )
 BIG_SIZE = 16 << 20
+HUGE_SIZE = 48 << 20
+# base64 of random bytes: compresses to ~3/4, so every coding's output is > 32 KiB
+LARGE_PAYLOAD = base64.b64encode(random.Random(5).randbytes(192 << 10))
 BOMB_SIZE = 128 << 20
 _ZEROS = bytes(1 << 20)
 _CORRUPT = b"this is definitely not a compressed stream! " * 20
@@ -112,17 +130,33 @@ def encoded_body(codings: tuple[str, ...], kind: str) -> bytes:
     for c in codings:
         if c not in _ONE:
             raise ValueError(f"unknown coding {c!r}")
-    if kind in ("big", "bomb"):
+    zeros = {"big": BIG_SIZE, "huge": HUGE_SIZE, "bomb": BOMB_SIZE}
+    if kind in zeros:
         if len(codings) != 1:
-            raise ValueError("big/bomb take exactly one coding")
-        return _zeros_stream(codings[0], BIG_SIZE if kind == "big" else BOMB_SIZE)
+            raise ValueError("big/huge/bomb take exactly one coding")
+        return _zeros_stream(codings[0], zeros[kind])
     if kind == "corrupt":
         return _CORRUPT
-    data = PAYLOAD
+    large = kind.startswith("large")
+    if large:
+        kind = kind.removeprefix("large").removeprefix("-") or "ok"
+    data = LARGE_PAYLOAD if large else PAYLOAD
+    if kind in ("multi", "isize"):
+        if not large or codings not in (("gzip",), ("x-gzip",)):
+            raise ValueError(f"{kind} is for the large gzip payload")
+        if kind == "multi":
+            half = len(data) // 2
+            return _gzip(data[:half]) + _gzip(data[half:])
+        gz = bytearray(_gzip(data))
+        gz[-4:] = (len(data) + 1).to_bytes(4, "little")
+        return bytes(gz)
     for c in codings:
         data = _ONE[c](data)
     if kind == "ok":
         return data
+    if kind == "corrupt":  # large-corrupt: the stream's middle overwritten
+        mid = len(data) // 2
+        return data[:mid] + bytes(range(256)) * 16 + data[mid + 4096 :]
     if kind == "truncated":
         return data[: len(data) // 2]
     if kind == "trailing":
