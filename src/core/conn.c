@@ -414,9 +414,8 @@ static bool on_plain(hr_conn_t *conn, const char *p, size_t n)
         return true;
     }
     if (err != HPE_OK) {
-        if (conn->cb_err != 0) /* any callback (HPE_USER, HPE_CB_MESSAGE_COMPLETE…) */
-            hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
-        else
+        /* a callback's own failure (HPE_USER, HPE_CB_MESSAGE_COMPLETE…) is recorded already */
+        if (conn->cb_err == 0)
             hr__request_fail(req, HR_E_PROTOCOL, "invalid HTTP response: %s",
                              llhttp_get_error_reason(&conn->parser));
         conn_abort(conn);
@@ -456,8 +455,7 @@ static void on_eof(hr_conn_t *conn, bool truncated_tls)
             finish_response(conn);
             return;
         }
-        if (conn->cb_err != 0) {
-            hr__request_fail(req, conn->cb_err, "%s", conn->cb_msg);
+        if (conn->cb_err != 0) { /* the callback recorded the error */
             conn_abort(conn);
             return;
         }

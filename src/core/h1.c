@@ -27,8 +27,8 @@ static int fail_code(llhttp_t *p, int code, const char *msg)
 {
     hr_conn_t *c = conn_of(p);
     c->cb_err = code;
-    snprintf(c->cb_msg, sizeof(c->cb_msg), "%s", msg);
-    llhttp_set_error_reason(p, c->cb_msg);
+    hr__request_fail(c->req, code, "%s", msg); /* recorded now: the connection keeps no copy */
+    llhttp_set_error_reason(p, "see the request's error");
     return HPE_USER;
 }
 

@@ -225,8 +225,10 @@ typedef struct hr_conn_s {
     uv_tcp_t *tcp; /* one per connect attempt; freed in its close callback */
     uv_timer_t timer;
     uv_getaddrinfo_t *gai; /* only while resolving (freed in on_resolved) */
-    uv_connect_t connect_req;
-    uv_write_t write_req;
+    union { /* never both pending: the first write follows the connect's callback */
+        uv_connect_t connect_req;
+        uv_write_t write_req;
+    };
     hr_client_t *client;
     hr_origin_t *origin;
     hr_queue_t link; /* in origin->idle while idle */
@@ -236,8 +238,7 @@ typedef struct hr_conn_s {
     hr_upload_t *upload;  /* streamed body being sent, or NULL */
     hr_tls_conn_t *tls;   /* https: the TLS state (tls.c), created once TCP connects */
     bool is_tls;
-    int cb_err;           /* error code set inside an llhttp callback (HPE_USER) */
-    char cb_msg[160];
+    int cb_err;           /* an llhttp callback failed the request with this (HPE_USER) */
 
     /* resolved addresses (copied) and the next one to try */
     struct sockaddr_storage *addrs; /* HR_CONN_MAX_ADDRS while connecting; freed once up */
