@@ -67,6 +67,24 @@ typedef struct {
 
 struct PortObject;
 
+/* The part of a request record only a streamed response needs (most requests are buffered:
+ * 170 bytes less per request in flight). */
+typedef struct {
+    /* shared with the reactor under sm */
+    uv_mutex_t sm;
+    uv_cond_t scv;
+    hr_buf_t sbuf;      /* decoded body bytes not yet taken by the consumer */
+    int head_ready;
+    int done;           /* the engine completed (body complete, or an error) */
+    int engine_paused;  /* on_data asked the engine to stop reading */
+    int want_notify;    /* an async reader waits: post the record on the next event */
+    /* Python side only */
+    int head_delivered;
+    int flight_released;
+    PyObject *reader;   /* pending _aread() future */
+    void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
+} pstream_t;
+
 typedef struct {
     hr_msg_t msg;       /* the START message, embedded */
     hr_queue_t done_link;
@@ -88,20 +106,7 @@ typedef struct {
     int final_seen;     /* asyncio side: a drain (or reap) took the record after that */
     int is_async;       /* completions go through a port (immutable once posted) */
 
-    /* streams: shared with the reactor under sm */
-    int is_stream;
-    uv_mutex_t sm;
-    uv_cond_t scv;
-    hr_buf_t sbuf;      /* decoded body bytes not yet taken by the consumer */
-    int head_ready;
-    int done;           /* the engine completed (body complete, or an error) */
-    int engine_paused;  /* on_data asked the engine to stop reading */
-    int want_notify;    /* an async reader waits: post the record on the next event */
-    /* streams: Python side only */
-    int head_delivered;
-    int flight_released;
-    PyObject *reader;   /* pending _aread() future */
-    void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
+    pstream_t *st;      /* streams only: allocated by preq_make_stream */
 } preq_t;
 
 /* Test hooks (_test_hooks): a delay on the reactor between publishing a stream's completion
@@ -113,12 +118,13 @@ static atomic_long hook_premature_frees;
 static void preq_unref(preq_t *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) == 1) {
-        if (r->is_stream && r->is_async && !r->final_posted)
+        if (r->st != NULL && r->is_async && !r->final_posted)
             atomic_fetch_add(&hook_premature_frees, 1);
-        if (r->is_stream) {
-            uv_cond_destroy(&r->scv);
-            uv_mutex_destroy(&r->sm);
-            hr_buf_free(&r->sbuf);
+        if (r->st != NULL) {
+            uv_cond_destroy(&r->st->scv);
+            uv_mutex_destroy(&r->st->sm);
+            hr_buf_free(&r->st->sbuf);
+            free(r->st);
         }
         hr_request_free(r->core);
         free(r);
@@ -128,7 +134,8 @@ static void preq_unref(preq_t *r)
 /* Python thread: drop the record's Python references (before its last unref). */
 static void preq_release_py(preq_t *r)
 {
-    Py_CLEAR(r->reader);
+    if (r->st != NULL)
+        Py_CLEAR(r->st->reader);
     Py_CLEAR(r->future);
     Py_CLEAR(r->body);
     Py_CLEAR(r->url);
@@ -229,10 +236,10 @@ static void port_reap(PortObject *p)
     while (!hr_queue_empty(&dead)) {
         preq_t *r = HR_CONTAINER_OF(dead.next, preq_t, done_link);
         hr_queue_remove(&r->done_link);
-        if (r->is_stream && !r->final_seen)
+        if (r->st != NULL && !r->final_seen)
             continue; /* still running: its completion comes back here */
-        Py_CLEAR(r->reader);
-        if (r->is_stream) {
+        if (r->st != NULL) {
+            Py_CLEAR(r->st->reader);
             stream_release_flight(r);
         } else {
             preq_release_py(r);
@@ -613,7 +620,7 @@ static void stream_event(PortObject *p, preq_t *r);
 /* asyncio thread: resolve one record's future and release the record. */
 static void deliver(PortObject *p, preq_t *r)
 {
-    if (r->is_stream) {
+    if (r->st != NULL) {
         stream_event(p, r);
         return;
     }
@@ -642,7 +649,7 @@ static void on_complete(hr_request_t *core)
 {
     preq_t *r = hr_request_get_data(core);
     r->completed = 1;
-    if (r->is_stream) {
+    if (r->st != NULL) {
         /* Beware: once `done` is published, a consumer without asyncio may release and free
          * r, so nothing of r is read after the unlock. An asyncio stream's record stays alive
          * until a drain has taken it *after this post* (final_seen): a drain that took it for
@@ -652,10 +659,10 @@ static void on_complete(hr_request_t *core)
             r->notify_queued = 0;
             hr_queue_remove(&r->notify_link);
         }
-        uv_mutex_lock(&r->sm);
-        r->done = 1;
-        uv_cond_signal(&r->scv);
-        uv_mutex_unlock(&r->sm);
+        uv_mutex_lock(&r->st->sm);
+        r->st->done = 1;
+        uv_cond_signal(&r->st->scv);
+        uv_mutex_unlock(&r->st->sm);
         if (port != NULL) {
             int delay = atomic_load_explicit(&hook_complete_delay_us, memory_order_relaxed);
             if (__builtin_expect(delay > 0, 0))
@@ -678,10 +685,10 @@ static void on_complete(hr_request_t *core)
 static void on_stream_head(hr_request_t *core)
 {
     preq_t *r = hr_request_get_data(core);
-    uv_mutex_lock(&r->sm);
-    r->head_ready = 1;
-    uv_cond_signal(&r->scv);
-    uv_mutex_unlock(&r->sm);
+    uv_mutex_lock(&r->st->sm);
+    r->st->head_ready = 1;
+    uv_cond_signal(&r->st->scv);
+    uv_mutex_unlock(&r->st->sm);
     if (r->port != NULL)
         port_post(r->port, r, 0);
 }
@@ -702,11 +709,11 @@ static void stream_tick(void)
         preq_t *r = HR_CONTAINER_OF(notify_pending.next, preq_t, notify_link);
         hr_queue_remove(&r->notify_link);
         r->notify_queued = 0;
-        uv_mutex_lock(&r->sm);
-        int notify = r->want_notify;
-        r->want_notify = 0;
-        uv_cond_signal(&r->scv);
-        uv_mutex_unlock(&r->sm);
+        uv_mutex_lock(&r->st->sm);
+        int notify = r->st->want_notify;
+        r->st->want_notify = 0;
+        uv_cond_signal(&r->st->scv);
+        uv_mutex_unlock(&r->st->sm);
         if (notify && r->port != NULL)
             port_post(r->port, r, 0);
     }
@@ -717,15 +724,15 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
 {
     preq_t *r = hr_request_get_data(core);
     int pause;
-    uv_mutex_lock(&r->sm);
-    if (hr_buf_append(&r->sbuf, p, n) != 0) {
-        uv_mutex_unlock(&r->sm);
+    uv_mutex_lock(&r->st->sm);
+    if (hr_buf_append(&r->st->sbuf, p, n) != 0) {
+        uv_mutex_unlock(&r->st->sm);
         pause = 1; /* out of memory: stop reading; the consumer drains what is there */
     } else {
-        pause = r->sbuf.len >= STREAM_HIGH_WATER;
+        pause = r->st->sbuf.len >= STREAM_HIGH_WATER;
         if (pause)
-            r->engine_paused = 1;
-        uv_mutex_unlock(&r->sm);
+            r->st->engine_paused = 1;
+        uv_mutex_unlock(&r->st->sm);
     }
     if (!r->notify_queued) {
         r->notify_queued = 1;
@@ -877,9 +884,9 @@ typedef struct {
  * (the reactor no longer touches the record). */
 static void stream_release_flight(preq_t *r)
 {
-    if (r->flight_released)
+    if (r->st->flight_released)
         return;
-    r->flight_released = 1;
+    r->st->flight_released = 1;
     Py_CLEAR(r->future);
     Py_CLEAR(r->body);
     Py_CLEAR(r->url);
@@ -896,16 +903,16 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
 {
     int resume = 0;
     PyObject *data;
-    uv_mutex_lock(&r->sm);
-    data = PyBytes_FromStringAndSize(r->sbuf.data, (Py_ssize_t)r->sbuf.len);
+    uv_mutex_lock(&r->st->sm);
+    data = PyBytes_FromStringAndSize(r->st->sbuf.data, (Py_ssize_t)r->st->sbuf.len);
     if (data != NULL)
-        r->sbuf.len = 0;
-    if (r->engine_paused && r->sbuf.len < STREAM_LOW_WATER) {
-        r->engine_paused = 0;
+        r->st->sbuf.len = 0;
+    if (r->st->engine_paused && r->st->sbuf.len < STREAM_LOW_WATER) {
+        r->st->engine_paused = 0;
         resume = 1;
     }
-    *finished = r->done && r->sbuf.len == 0;
-    uv_mutex_unlock(&r->sm);
+    *finished = r->st->done && r->st->sbuf.len == 0;
+    uv_mutex_unlock(&r->st->sm);
     *err = 0;
     if (*finished)
         *err = r->start_err ? r->start_err : hr_request_error(r->core);
@@ -918,10 +925,10 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
 static void stream_wait_done(preq_t *r)
 {
     Py_BEGIN_ALLOW_THREADS
-    uv_mutex_lock(&r->sm);
-    while (!r->done)
-        uv_cond_wait(&r->scv, &r->sm);
-    uv_mutex_unlock(&r->sm);
+    uv_mutex_lock(&r->st->sm);
+    while (!r->st->done)
+        uv_cond_wait(&r->st->scv, &r->st->sm);
+    uv_mutex_unlock(&r->st->sm);
     Py_END_ALLOW_THREADS
 }
 
@@ -950,11 +957,11 @@ static PyObject *Stream_read(PyObject *op, PyObject *Py_UNUSED(ignored))
     for (;;) {
         int ready;
         Py_BEGIN_ALLOW_THREADS
-        uv_mutex_lock(&r->sm);
-        if (r->sbuf.len == 0 && !r->done)
-            uv_cond_timedwait(&r->scv, &r->sm, (uint64_t)100 * 1000 * 1000);
-        ready = r->sbuf.len > 0 || r->done;
-        uv_mutex_unlock(&r->sm);
+        uv_mutex_lock(&r->st->sm);
+        if (r->st->sbuf.len == 0 && !r->st->done)
+            uv_cond_timedwait(&r->st->scv, &r->st->sm, (uint64_t)100 * 1000 * 1000);
+        ready = r->st->sbuf.len > 0 || r->st->done;
+        uv_mutex_unlock(&r->st->sm);
         Py_END_ALLOW_THREADS
         if (ready)
             break;
@@ -974,10 +981,10 @@ static void stream_fulfill_reader(StreamObject *so)
     preq_t *r = so->r;
     modstate *st = so->st;
     int finished, err;
-    PyObject *fut = r->reader;
+    PyObject *fut = r->st->reader;
     if (fut == NULL)
         return;
-    r->reader = NULL;
+    r->st->reader = NULL;
     /* Beware: ask the future first; building the result may leave an exception set */
     PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL, *res = NULL;
     if (done == NULL) {
@@ -1005,7 +1012,7 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
     StreamObject *so = (StreamObject *)op;
     preq_t *r = so->r;
     modstate *st = so->st;
-    if (r->reader != NULL) {
+    if (r->st->reader != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "another _aread() is already waiting");
         return NULL;
     }
@@ -1032,12 +1039,12 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
         Py_DECREF(fut);
         return NULL;
     }
-    r->reader = Py_NewRef(fut);
-    uv_mutex_lock(&r->sm);
-    int ready = r->sbuf.len > 0 || r->done;
+    r->st->reader = Py_NewRef(fut);
+    uv_mutex_lock(&r->st->sm);
+    int ready = r->st->sbuf.len > 0 || r->st->done;
     if (!ready)
-        r->want_notify = 1; /* the reactor posts this record on its next event */
-    uv_mutex_unlock(&r->sm);
+        r->st->want_notify = 1; /* the reactor posts this record on its next event */
+    uv_mutex_unlock(&r->st->sm);
     if (ready)
         stream_fulfill_reader(so);
     return fut;
@@ -1049,9 +1056,9 @@ static void stream_close(StreamObject *so)
         return;
     so->closed = 1;
     preq_t *r = so->r;
-    uv_mutex_lock(&r->sm);
-    int done = r->done;
-    uv_mutex_unlock(&r->sm);
+    uv_mutex_lock(&r->st->sm);
+    int done = r->st->done;
+    uv_mutex_unlock(&r->st->sm);
     if (!done && hr_reactor_generation() != 0)
         post_cancel(r); /* an unfinished body: the connection is closed, never pooled */
 }
@@ -1060,7 +1067,7 @@ static PyObject *Stream_close(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     StreamObject *so = (StreamObject *)op;
     stream_close(so);
-    if (so->r->reader != NULL)
+    if (so->r->st->reader != NULL)
         stream_fulfill_reader(so); /* a pending reader gets b"" (or the error) */
     Py_RETURN_NONE;
 }
@@ -1079,9 +1086,9 @@ static void Stream_dealloc(PyObject *op)
     if (so->r != NULL) {
         preq_t *r = so->r;
         stream_close(so);
-        r->so = NULL;
-        Py_CLEAR(r->reader);
-        if (!r->is_async && !r->flight_released && hr_reactor_generation() != 0) {
+        r->st->so = NULL;
+        Py_CLEAR(r->st->reader);
+        if (!r->is_async && !r->st->flight_released && hr_reactor_generation() != 0) {
             /* a stream opened without asyncio: nobody else will see its completion, so wait
              * for the (just cancelled) request to come back and release it here */
             stream_wait_done(r);
@@ -1144,7 +1151,7 @@ static PyObject *stream_new(modstate *st, preq_t *r)
     so->st = st;
     atomic_fetch_add(&r->refs, 1);
     so->r = r;
-    r->so = so;
+    r->st->so = so;
     /* the head fields are stable once head_ready was seen under the lock */
     so->status_code = hr_request_status(r->core);
     so->http_version = Py_NewRef(hr_request_http_minor(r->core) ? st->http11 : st->http10);
@@ -1164,11 +1171,11 @@ static PyObject *stream_new(modstate *st, preq_t *r)
 static void stream_event(PortObject *p, preq_t *r)
 {
     modstate *st = p->st;
-    uv_mutex_lock(&r->sm);
-    int head = r->head_ready, done = r->done;
-    uv_mutex_unlock(&r->sm);
-    if (!r->head_delivered && (head || done)) {
-        r->head_delivered = 1;
+    uv_mutex_lock(&r->st->sm);
+    int head = r->st->head_ready, done = r->st->done;
+    uv_mutex_unlock(&r->st->sm);
+    if (!r->st->head_delivered && (head || done)) {
+        r->st->head_delivered = 1;
         PyObject *fut = r->future;
         r->future = NULL;
         PyObject *isdone = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL;
@@ -1186,8 +1193,8 @@ static void stream_event(PortObject *p, preq_t *r)
         Py_XDECREF(isdone);
         Py_DECREF(fut);
     }
-    if (r->reader != NULL && r->so != NULL)
-        stream_fulfill_reader((StreamObject *)r->so);
+    if (r->st->reader != NULL && r->st->so != NULL)
+        stream_fulfill_reader((StreamObject *)r->st->so);
     if (r->final_seen)
         stream_release_flight(r); /* the reactor is done with it (see on_complete) */
 }
@@ -1550,20 +1557,26 @@ static PyObject *RClient_request(PyObject *op, PyTypeObject *defcls, PyObject *c
     return res;
 }
 
-static void preq_make_stream(preq_t *r)
+static int preq_make_stream(preq_t *r)
 {
-    r->is_stream = 1;
-    uv_mutex_init(&r->sm);
-    uv_cond_init(&r->scv);
+    r->st = calloc(1, sizeof(*r->st));
+    if (r->st == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    uv_mutex_init(&r->st->sm);
+    uv_cond_init(&r->st->scv);
     hr_request_set_stream(r->core, &stream_cbs);
+    return 0;
 }
 
 static void preq_discard(preq_t *r)
 {
     preq_release_py(r);
-    if (r->is_stream) {
-        uv_cond_destroy(&r->scv);
-        uv_mutex_destroy(&r->sm);
+    if (r->st != NULL) {
+        uv_cond_destroy(&r->st->scv);
+        uv_mutex_destroy(&r->st->sm);
+        free(r->st);
     }
     hr_request_free(r->core);
     free(r);
@@ -1582,8 +1595,7 @@ static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *co
     preq_t *r = make_request(self, st, args, nargs);
     if (r == NULL)
         return NULL;
-    preq_make_stream(r);
-    if (rclient_ready(self) < 0) {
+    if (preq_make_stream(r) < 0 || rclient_ready(self) < 0) {
         preq_discard(r);
         return NULL;
     }
@@ -1594,11 +1606,11 @@ static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *co
     for (;;) {
         int ready;
         Py_BEGIN_ALLOW_THREADS
-        uv_mutex_lock(&r->sm);
-        if (!r->head_ready && !r->done)
-            uv_cond_timedwait(&r->scv, &r->sm, (uint64_t)100 * 1000 * 1000);
-        ready = r->head_ready || r->done;
-        uv_mutex_unlock(&r->sm);
+        uv_mutex_lock(&r->st->sm);
+        if (!r->st->head_ready && !r->st->done)
+            uv_cond_timedwait(&r->st->scv, &r->st->sm, (uint64_t)100 * 1000 * 1000);
+        ready = r->st->head_ready || r->st->done;
+        uv_mutex_unlock(&r->st->sm);
         Py_END_ALLOW_THREADS
         if (ready)
             break;
@@ -1612,9 +1624,9 @@ static PyObject *RClient_stream(PyObject *op, PyTypeObject *defcls, PyObject *co
         stream_release_flight(r);
         return NULL;
     }
-    uv_mutex_lock(&r->sm);
-    int head = r->head_ready;
-    uv_mutex_unlock(&r->sm);
+    uv_mutex_lock(&r->st->sm);
+    int head = r->st->head_ready;
+    uv_mutex_unlock(&r->st->sm);
     if (!head) {
         int err = r->start_err ? r->start_err : hr_request_error(r->core);
         PyObject *res = map_error(st, r, err ? err : HR_E_READ);
@@ -1644,11 +1656,9 @@ static PyObject *submit(PyObject *op, PyTypeObject *defcls, PyObject *const *arg
     preq_t *r = make_request(self, st, args, nargs);
     if (r == NULL)
         return NULL;
-    if (stream)
-        preq_make_stream(r);
     PortObject *port;
     HandleObject *h = NULL;
-    if (rclient_ready(self) < 0 ||
+    if ((stream && preq_make_stream(r) < 0) || rclient_ready(self) < 0 ||
         (port = port_for_running_loop(st, self->generation)) == NULL)
         goto error;
     r->future = PyObject_CallMethodNoArgs(port->loop, st->s_create_future);
