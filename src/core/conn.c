@@ -232,21 +232,25 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
     conn->is_tls = req->target.tls;
     arm_head_timer(conn, req);
     conn->next_addr = 0;
-    /* 1 KiB that only matters until TCP is up (10,000 idle connections: 10 MiB saved) */
-    conn->addrs = malloc(HR_CONN_MAX_ADDRS * sizeof(*conn->addrs));
+    /* The addresses matter only until TCP is up, and are sized to what is known: an IP
+     * literal or a cached name takes one or a few, a lookup HR_CONN_MAX_ADDRS (10,000
+     * connections opening at once: no 1 KiB each). */
+    struct sockaddr_storage known[HR_CONN_MAX_ADDRS];
+    int n = 0;
+    if (hr__parse_ip_literal(req->target.host, req->target.port, &known[0]))
+        n = 1;
+    else
+        n = hr__dns_cache_get(req->target.host, req->target.port, known, HR_CONN_MAX_ADDRS,
+                              uv_now(c->loop));
+    conn->addrs = malloc((size_t)(n > 0 ? n : HR_CONN_MAX_ADDRS) * sizeof(*conn->addrs));
     if (conn->addrs == NULL) {
         hr__request_fail(req, HR_E_NOMEM, "out of memory");
         conn_abort(conn);
         return;
     }
-    if (hr__parse_ip_literal(req->target.host, req->target.port, &conn->addrs[0])) {
-        conn->naddrs = 1;
-        start_connect(conn);
-        return;
-    }
-    conn->naddrs = hr__dns_cache_get(req->target.host, req->target.port, conn->addrs, HR_CONN_MAX_ADDRS,
-                                     uv_now(c->loop));
-    if (conn->naddrs > 0) {
+    if (n > 0) {
+        memcpy(conn->addrs, known, (size_t)n * sizeof(*conn->addrs));
+        conn->naddrs = n;
         start_connect(conn);
         return;
     }

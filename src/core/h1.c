@@ -261,7 +261,7 @@ static int on_headers_complete(llhttp_t *p)
     if (!c->te_seen && (p->flags & F_CONTENT_LENGTH) && cl > 0 && req->stream == NULL) {
         /* Pre-size the body, but never trust the peer with more than 1 MiB up front. */
         size_t want = cl < (1u << 20) ? (size_t)cl : (1u << 20);
-        if (hr_buf_reserve(&req->body_out, want))
+        if (hr_buf_reserve_exact(&req->body_out, want))
             return fail(p, "out of memory");
     }
     return 0;

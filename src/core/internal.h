@@ -77,6 +77,7 @@ typedef struct {
 } hr_buf_t;
 
 int hr_buf_reserve(hr_buf_t *b, size_t extra);
+int hr_buf_reserve_exact(hr_buf_t *b, size_t n);
 int hr_buf_append(hr_buf_t *b, const void *p, size_t n);
 void hr_buf_free(hr_buf_t *b);
 
@@ -241,7 +242,7 @@ typedef struct hr_conn_s {
     int cb_err;           /* an llhttp callback failed the request with this (HPE_USER) */
 
     /* resolved addresses (copied) and the next one to try */
-    struct sockaddr_storage *addrs; /* HR_CONN_MAX_ADDRS while connecting; freed once up */
+    struct sockaddr_storage *addrs; /* naddrs of them while connecting; freed once up */
     int naddrs;
     int next_addr;
     int last_connect_err;

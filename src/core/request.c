@@ -37,6 +37,18 @@ int hr_buf_reserve(hr_buf_t *b, size_t extra)
     return 0;
 }
 
+/* For a size known up front: an empty buffer gets exactly that much, not the 256-byte floor. */
+int hr_buf_reserve_exact(hr_buf_t *b, size_t n)
+{
+    if (b->cap != 0 || n == 0)
+        return hr_buf_reserve(b, n);
+    b->data = malloc(n);
+    if (b->data == NULL)
+        return HR_E_NOMEM;
+    b->cap = n;
+    return 0;
+}
+
 int hr_buf_append(hr_buf_t *b, const void *p, size_t n)
 {
     if (hr_buf_reserve(b, n) != 0)
@@ -468,6 +480,11 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
                      (method_len == 3 && memcmp(method, "PUT", 3) == 0) ||
                      (method_len == 5 && memcmp(method, "PATCH", 5) == 0);
 
+    size_t hdrs_size = 0;
+    for (size_t i = 0; i < nheaders; i++)
+        hdrs_size += headers[i].name_len + headers[i].value_len + 2;
+    if (hr_buf_reserve_exact(&req->hdrs, hdrs_size))
+        goto nomem;
     for (size_t i = 0; i < nheaders; i++) {
         const hr_header_t *h = &headers[i];
         if (h->name_len == 0) {
@@ -516,9 +533,7 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
             }
             req->user_cl = true;
         }
-        /* stored as "name\0value\0" for rebuilding the head on redirects */
-        if (hr_buf_reserve(&req->hdrs, h->name_len + h->value_len + 2))
-            goto nomem;
+        /* stored as "name\0value\0" for rebuilding the head on redirects (reserved above) */
         hr_buf_append(&req->hdrs, h->name, h->name_len);
         hr_buf_append(&req->hdrs, "", 1);
         hr_buf_append(&req->hdrs, h->value, h->value_len);
