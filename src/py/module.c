@@ -114,6 +114,9 @@ typedef struct {
  * count of asyncio stream records freed before that post (always a bug). */
 static atomic_int hook_complete_delay_us;
 static atomic_long hook_premature_frees;
+/* and a delay at the start of every stream tick, which lets the consumer take the data a
+ * queued notification was for before the tick decides to post it (a stale notification) */
+static atomic_int hook_tick_delay_us;
 
 static void preq_unref(preq_t *r)
 {
@@ -705,6 +708,11 @@ static void stream_start(void) { hr_queue_init(&notify_pending); }
 
 static void stream_tick(void)
 {
+    if (hr_queue_empty(&notify_pending))
+        return;
+    int delay = atomic_load_explicit(&hook_tick_delay_us, memory_order_relaxed);
+    if (__builtin_expect(delay > 0, 0))
+        uv_sleep((unsigned)(delay + 999) / 1000);
     while (!hr_queue_empty(&notify_pending)) {
         preq_t *r = HR_CONTAINER_OF(notify_pending.next, preq_t, notify_link);
         hr_queue_remove(&r->notify_link);
@@ -984,6 +992,15 @@ static void stream_fulfill_reader(StreamObject *so)
     PyObject *fut = r->st->reader;
     if (fut == NULL)
         return;
+    /* An event can be stale: posted for data an earlier read already took. Resolving the
+     * reader then would hand it b"" before the end, which reads as the end of the body. */
+    uv_mutex_lock(&r->st->sm);
+    int ready = r->st->sbuf.len > 0 || r->st->done;
+    if (!ready)
+        r->st->want_notify = 1; /* the reader keeps waiting for the next event */
+    uv_mutex_unlock(&r->st->sm);
+    if (!ready)
+        return;
     r->st->reader = NULL;
     /* Beware: ask the future first; building the result may leave an exception set */
     PyObject *done = PyObject_CallMethodNoArgs(fut, st->s_done), *ret = NULL, *res = NULL;
@@ -1013,8 +1030,17 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
     preq_t *r = so->r;
     modstate *st = so->st;
     if (r->st->reader != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "another _aread() is already waiting");
-        return NULL;
+        /* a reader whose future is done (cancelled) waits for nothing: replace it */
+        PyObject *d = PyObject_CallMethodNoArgs(r->st->reader, st->s_done);
+        if (d == NULL)
+            return NULL;
+        int waiting = d == Py_False;
+        Py_DECREF(d);
+        if (waiting) {
+            PyErr_SetString(PyExc_RuntimeError, "another _aread() is already waiting");
+            return NULL;
+        }
+        Py_CLEAR(r->st->reader);
     }
     PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
     if (loop == NULL)
@@ -1920,24 +1946,27 @@ static PyObject *mod_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* _test_hooks(complete_delay_us[, drain_max]) -> premature frees so far (see
- * hook_complete_delay_us); drain_max 0 restores the default. */
+/* _test_hooks(complete_delay_us[, drain_max[, tick_delay_us]]) -> premature frees so far
+ * (see hook_complete_delay_us, hook_tick_delay_us); drain_max 0 restores the default. */
 static PyObject *mod_test_hooks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "_test_hooks(complete_delay_us[, drain_max])");
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_test_hooks(complete_delay_us[, drain_max[, tick_delay_us]])");
         return NULL;
     }
     long us = PyLong_AsLong(args[0]);
     long dm = nargs > 1 ? PyLong_AsLong(args[1]) : -1;
+    long tick_us = nargs > 2 ? PyLong_AsLong(args[2]) : 0;
     if (PyErr_Occurred())
         return NULL;
-    if (us < 0 || us > 1000000 || dm > 1000000) {
+    if (us < 0 || us > 1000000 || dm > 1000000 || tick_us < 0 || tick_us > 1000000) {
         PyErr_SetString(PyExc_ValueError, "_test_hooks: value out of range");
         return NULL;
     }
     atomic_store(&hook_complete_delay_us, (int)us);
+    atomic_store(&hook_tick_delay_us, (int)tick_us);
     if (dm >= 0)
         drain_max = dm == 0 ? DRAIN_MAX : (int)dm;
     return PyLong_FromLong(atomic_load(&hook_premature_frees));
@@ -1945,7 +1974,8 @@ static PyObject *mod_test_hooks(PyObject *module, PyObject *const *args, Py_ssiz
 
 static PyMethodDef module_methods[] = {
     {"_test_hooks", (PyCFunction)(void (*)(void))mod_test_hooks, METH_FASTCALL,
-     "_test_hooks(complete_delay_us[, drain_max]) -> int: testing only (see module.c)."},
+     "_test_hooks(complete_delay_us[, drain_max[, tick_delay_us]]) -> int: testing only "
+     "(see module.c)."},
     {"_init", (PyCFunction)(void (*)(void))mod_init, METH_FASTCALL,
      "_init(exceptions, response_type): register the Python-side classes."},
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
