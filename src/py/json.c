@@ -511,11 +511,10 @@ static PyObject *parse_key(parser_t *ps)
         return ascii_str(s, n);
     uint64_t a, b;
     key_words(s, n, &a, &b);
-    /* a cheap mix: a collision only costs a miss */
-    uint64_t h = (a * UINT64_C(0x9E3779B97F4A7C15)) ^ (b * UINT64_C(0xC2B2AE3D27D4EB4F)) ^
-                 (uint64_t)n;
-    h ^= h >> 29;
-    key_slot_t *slot = &ps->keys[(h * UINT64_C(0xBF58476D1CE4E5B9)) >> 56 & (KEY_CACHE_SLOTS - 1)];
+    /* one multiplication mixes every input bit into the top byte; a collision only costs a
+     * miss */
+    uint64_t h = (a ^ (b << 1) ^ (uint64_t)n) * UINT64_C(0x9E3779B97F4A7C15);
+    key_slot_t *slot = &ps->keys[h >> 56 & (KEY_CACHE_SLOTS - 1)];
     if (slot->str != NULL && slot->len == n && slot->a == a && slot->b == b &&
         (n <= 16 || memcmp(slot->raw, s, (size_t)n) == 0))
         return Py_NewRef(slot->str);
