@@ -565,6 +565,17 @@ def test_halfway_cases():
         check_floats(texts[i : i + 10_000])
 
 
+def test_number_ends_at_every_byte():
+    """A run of k digits then any byte: the eight-bytes-at-a-time digit scan must stop exactly
+    at the first non-digit, whatever follows it."""
+    for k in range(1, 18):
+        for c in range(256):
+            tail = bytes([c]) + b"99999999"
+            for head in (b"12345678901234567"[:k], b"0." + b"1234567890123456"[:k]):
+                check(b"[" + head + tail + b"]")
+                check(head + tail[:1])
+
+
 # -- integers --------------------------------------------------------------------------------
 
 

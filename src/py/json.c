@@ -675,15 +675,15 @@ static inline bool is_digit(unsigned c)
 }
 
 #ifdef HAVE_SWAR
-/* How many of the eight bytes in v, from the first, are ASCII digits. */
+/* How many of the eight bytes in v, from the first, are ASCII digits. A byte's top bit ends
+ * up set in one of the two terms exactly when the byte is not a digit: above '9' (+0x46
+ * reaches 0x80, or wraps past 0xFF for 0xBA up, where -0x30 leaves the top bit set) or below
+ * '0' (-0x30 wraps). Carries and borrows only leave non-digit bytes, so they may flag bytes
+ * after the first non-digit, never before it. */
 static inline int leading_digits(uint64_t v)
 {
-    const uint64_t high = UINT64_C(0xF0F0F0F0F0F0F0F0), threes = UINT64_C(0x3030303030303030);
-    /* a non-zero byte wherever the byte is not a digit (a carry out of a non-digit byte
-     * may corrupt the bytes after it, never the digits before it) */
-    uint64_t bad = ((v & high) ^ threes) | (((v + UINT64_C(0x0606060606060606)) & high) ^ threes);
-    const uint64_t low7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
-    uint64_t flags = (((bad & low7) + low7) | bad) & ~low7; /* the top bit of non-zero bytes */
+    uint64_t flags = ((v + UINT64_C(0x4646464646464646)) | (v - UINT64_C(0x3030303030303030))) &
+                     UINT64_C(0x8080808080808080);
     return flags == 0 ? 8 : ctz64(flags) / 8;
 }
 
