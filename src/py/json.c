@@ -876,7 +876,8 @@ static PyObject *parse_scalar(parser_t *ps)
     case 'n':
         return match_word(ps, "null", 4) ? Py_NewRef(Py_None) : NULL;
     case 'N':
-        return match_word(ps, "NaN", 3) ? PyFloat_FromDouble(Py_NAN) : NULL;
+        /* fabs: float("nan") is positive, and Py_NAN is inf * 0 (negative on x86) in 3.10 */
+        return match_word(ps, "NaN", 3) ? PyFloat_FromDouble(fabs(Py_NAN)) : NULL;
     case 'I':
         return match_word(ps, "Infinity", 8) ? PyFloat_FromDouble(Py_HUGE_VAL) : NULL;
     default:
