@@ -9,8 +9,8 @@
  *
  * Shape: one loop with an explicit stack of open containers (no C recursion). Array items
  * wait on a value stack until their ']' so that the list is created at its final size;
- * objects are dicts filled as their members arrive. Keys are memoised per document by their
- * raw bytes, so a key repeated in every record is one str whose hash is computed once.
+ * objects are dicts filled as their members arrive. ASCII keys without escapes are memoised
+ * per document by their bytes, so a key repeated in every record is one str, hashed once.
  *
  * Numbers: integers of up to 18 digits are built directly, longer ones by PyLong_FromString
  * (which enforces Python's digit limit). Floats go through Clinger's exact fast path, then
@@ -18,7 +18,8 @@
  * to PyOS_string_to_double -- what float() uses -- whenever those cannot decide.
  *
  * Nothing here runs Python code: only str, int, float, list and dict objects are created
- * and compared, so no callback can re-enter this parser or see a half-built container.
+ * and compared, and the cyclic GC (whose finalizers could run) is paused for the parse, so
+ * no callback can re-enter this parser or see a half-built container.
  */
 #include "json.h"
 
