@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdatomic.h>
 
+#include "json.h"
 #include "reactor.h"
 
 #define DRAIN_MAX 1000
@@ -1972,6 +1973,18 @@ static PyObject *mod_test_hooks(PyObject *module, PyObject *const *args, Py_ssiz
     return PyLong_FromLong(atomic_load(&hook_premature_frees));
 }
 
+/* _json_loads(data: bytes-like) -> object (json.c; ValueError when it does not accept) */
+static PyObject *mod_json_loads(PyObject *module, PyObject *data)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *res = hr_json_loads(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return res;
+}
+
 static PyMethodDef module_methods[] = {
     {"_test_hooks", (PyCFunction)(void (*)(void))mod_test_hooks, METH_FASTCALL,
      "_test_hooks(complete_delay_us[, drain_max[, tick_delay_us]]) -> int: testing only "
@@ -1980,6 +1993,7 @@ static PyMethodDef module_methods[] = {
      "_init(exceptions, response_type): register the Python-side classes."},
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
     {"_shutdown", mod_shutdown, METH_NOARGS, "Stop the reactor and completion threads."},
+    {"_json_loads", mod_json_loads, METH_O, "_json_loads(data) -> object: JSON bytes to Python."},
     {NULL, NULL, 0, NULL},
 };
 
