@@ -12,10 +12,10 @@ import urllib.parse
 import uuid
 
 import httpr
-from httpr import _httpr
 import pytest
+from httpr import _httpr
 from servers.helpers import rss_bytes
-from servers.httpserver import CHUNKED_PARTS, HELLO, pattern_bytes
+from servers.httpserver import CHUNKED_PARTS, HELLO
 from servers.scripted import READ, STALL, response, send, serve
 
 CLOSED_MSG = "Response stream has been closed"
@@ -325,8 +325,6 @@ async def test_open_stream_survives_aclose(http_server):
 @pytest.fixture
 def completion_delay():
     """Delays, on the reactor, every stream completion's post by 20 ms after `done` is visible."""
-    from httpr import _httpr
-
     before = _httpr._test_hooks(20000)
     yield lambda: _httpr._test_hooks(20000) - before
     _httpr._test_hooks(0)
