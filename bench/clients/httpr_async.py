@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import dist_version, fail, parse_args, run_async
 
 NAME = "httpr-async-uvloop" if "--uvloop" in sys.argv else "httpr-async"
@@ -27,33 +28,6 @@ def new(pool: int) -> Any:
     return httpr.AsyncClient(max_concurrency=pool)
 
 
-async def get(c: Any, url: str) -> tuple[int, bytes]:
-    r = await c.get(url)
-    return r.status_code, r.content
-
-
-async def get_json(c: Any, url: str) -> tuple[int, Any]:
-    r = await c.get(url)
-    return r.status_code, r.json()
-
-
-async def stream(c: Any, url: str) -> tuple[int, int]:
-    n = 0
-    async with c.stream("GET", url) as r:
-        async for chunk in r.aiter_bytes():
-            n += len(chunk)
-        return r.status_code, n
-
-
-async def post(c: Any, url: str, data: bytes) -> tuple[int, bytes]:
-    r = await c.post(url, content=data)
-    return r.status_code, r.content
-
-
-async def close(c: Any) -> None:
-    await c.aclose()
-
-
 def version() -> str:
     return f"httpr {getattr(httpr, '__version__', None) or dist_version('httpr')}"
 
@@ -62,11 +36,7 @@ run_async(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
-    stream=stream,
-    post=post,
-    close=close,
+    **httpx_style.ASYNC,
     version=version,
     extra=lambda: {"module": httpr.__file__},
 )

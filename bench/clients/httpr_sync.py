@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import dist_version, fail, parse_args, run_sync
 
 NAME = "httpr-sync"
@@ -23,29 +24,6 @@ def new(pool: int) -> Any:
     return httpr.Client()
 
 
-def get(c: Any, url: str) -> tuple[int, bytes]:
-    r = c.get(url)
-    return r.status_code, r.content
-
-
-def get_json(c: Any, url: str) -> tuple[int, Any]:
-    r = c.get(url)
-    return r.status_code, r.json()
-
-
-def stream(c: Any, url: str) -> tuple[int, int]:
-    n = 0
-    with c.stream("GET", url) as r:
-        for chunk in r.iter_bytes():
-            n += len(chunk)
-        return r.status_code, n
-
-
-def post(c: Any, url: str, data: bytes) -> tuple[int, bytes]:
-    r = c.post(url, content=data)
-    return r.status_code, r.content
-
-
 def version() -> str:
     return f"httpr {getattr(httpr, '__version__', None) or dist_version('httpr')}"
 
@@ -54,11 +32,7 @@ run_sync(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
-    stream=stream,
-    post=post,
-    close=lambda c: c.close(),
+    **httpx_style.SYNC,
     version=version,
     extra=lambda: {"module": httpr.__file__},
 )

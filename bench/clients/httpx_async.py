@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import fail, parse_args, run_async, versions
 
 NAME = "httpx-async"
@@ -23,41 +24,10 @@ def new(pool: int) -> Any:
     return httpx.AsyncClient(limits=limits)
 
 
-async def get(c: Any, url: str) -> tuple[int, bytes]:
-    r = await c.get(url)
-    return r.status_code, r.content
-
-
-async def get_json(c: Any, url: str) -> tuple[int, Any]:
-    r = await c.get(url)
-    return r.status_code, r.json()
-
-
-async def stream(c: Any, url: str) -> tuple[int, int]:
-    n = 0
-    async with c.stream("GET", url) as r:
-        async for chunk in r.aiter_bytes():
-            n += len(chunk)
-        return r.status_code, n
-
-
-async def post(c: Any, url: str, data: bytes) -> tuple[int, bytes]:
-    r = await c.post(url, content=data)
-    return r.status_code, r.content
-
-
-async def close(c: Any) -> None:
-    await c.aclose()
-
-
 run_async(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
-    stream=stream,
-    post=post,
-    close=close,
+    **httpx_style.ASYNC,
     version=lambda: versions("httpx", "httpcore", "h11", "anyio"),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import fail, parse_args, run_sync, versions
 
 NAME = "httpx-sync"
@@ -24,37 +25,10 @@ def new(pool: int) -> Any:
     return httpx.Client(limits=limits)
 
 
-def get(c: Any, url: str) -> tuple[int, bytes]:
-    r = c.get(url)
-    return r.status_code, r.content
-
-
-def get_json(c: Any, url: str) -> tuple[int, Any]:
-    r = c.get(url)
-    return r.status_code, r.json()
-
-
-def stream(c: Any, url: str) -> tuple[int, int]:
-    n = 0
-    with c.stream("GET", url) as r:
-        for chunk in r.iter_bytes():
-            n += len(chunk)
-        return r.status_code, n
-
-
-def post(c: Any, url: str, data: bytes) -> tuple[int, bytes]:
-    r = c.post(url, content=data)
-    return r.status_code, r.content
-
-
 run_sync(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
-    stream=stream,
-    post=post,
-    close=lambda c: c.close(),
+    **httpx_style.SYNC,
     version=lambda: versions("httpx", "httpcore", "h11"),
 )
