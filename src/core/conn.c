@@ -300,6 +300,15 @@ static void connect_failed(hr_conn_t *conn, int status)
     conn_abort(conn);
 }
 
+/* The handshake (or setting it up) failed with code `rc` and message `msg`. */
+static void handshake_failed(hr_conn_t *conn, int rc, const char *msg)
+{
+    hr_request_t *req = conn->req;
+    hr__request_fail(req, rc, "TLS handshake with %s:%u failed: %s", req->target.host,
+                     (unsigned)req->target.port, msg);
+    conn_abort(conn);
+}
+
 /* TCP is up on an https connection: the ClientHello goes out, the handshake runs in on_read. */
 static void start_tls(hr_conn_t *conn)
 {
@@ -322,10 +331,7 @@ static void start_tls(hr_conn_t *conn)
     if (rc >= 0)
         return;
 fail:
-    hr__request_fail(req, rc == HR_E_NOMEM ? HR_E_NOMEM : HR_E_TLS,
-                     "TLS handshake with %s:%u failed: %s", req->target.host,
-                     (unsigned)req->target.port, msg);
-    conn_abort(conn);
+    handshake_failed(conn, rc == HR_E_NOMEM ? HR_E_NOMEM : HR_E_TLS, msg);
 }
 
 static void start_connect(hr_conn_t *conn)
@@ -500,9 +506,7 @@ static void tls_drain(hr_conn_t *conn)
         if (rc == 0)
             return; /* more of the server's flight to come */
         if (rc < 0) {
-            hr__request_fail(req, rc, "TLS handshake with %s:%u failed: %s", req->target.host,
-                             (unsigned)req->target.port, msg);
-            conn_abort(conn);
+            handshake_failed(conn, rc, msg);
             return;
         }
         hr__conn_send(conn, req); /* our Finished and the request leave together */
