@@ -14,7 +14,7 @@ import uuid
 import httpr
 import pytest
 from servers.helpers import rss_bytes, wait_until
-from servers.httpserver import CHUNKED_PARTS, HELLO
+from servers.httpserver import CHUNKED_PARTS, HELLO, pattern_bytes
 from servers.scripted import READ, RST, STALL, response, send, serve
 
 CLOSED_MSG = "Response stream has been closed"
@@ -305,6 +305,29 @@ def test_backpressure_slow_consumer(client, http_server):
     assert consumed < size
     assert max(ahead, peak_ahead) < 16 * MiB, f"server got {ahead / MiB:.1f} MiB ahead"
     assert rss_growth < 48 * MiB, f"RSS grew by {rss_growth / MiB:.1f} MiB"
+
+
+TAKE_MAX = 256 * 1024  # most bytes one read hands out (src/py/module.c)
+
+
+@pytest.mark.timeout(60)
+def test_stalling_consumer_gets_every_byte_in_bounded_reads(client, http_server):
+    """A consumer that stalls now and then lets the buffer fill to its high-water mark, so the
+    engine pauses, resumes while data is still buffered and reuses the taken front of the
+    buffer: every byte arrives, in order, and no read hands out more than TAKE_MAX."""
+    size = 24 * MiB
+    want = pattern_bytes(size)
+    url = f"{http_server.url}/firehose?size={size}&token={uuid.uuid4().hex}"
+    got, sizes = 0, []
+    with client.stream("GET", url) as r:
+        for i, chunk in enumerate(r.iter_bytes()):
+            assert chunk == want[got : got + len(chunk)], f"wrong bytes at {got}"
+            got += len(chunk)
+            sizes.append(len(chunk))
+            if i % 16 == 0:
+                time.sleep(0.03)  # a full buffer: the engine pauses
+    assert got == size
+    assert max(sizes) == TAKE_MAX, f"largest read {max(sizes)}"
 
 
 @pytest.mark.timeout(60)

@@ -15,7 +15,7 @@ import httpr
 import pytest
 from httpr import _httpr
 from servers.helpers import rss_bytes
-from servers.httpserver import CHUNKED_PARTS, HELLO
+from servers.httpserver import CHUNKED_PARTS, HELLO, pattern_bytes
 from servers.scripted import READ, STALL, response, send, serve
 
 CLOSED_MSG = "Response stream has been closed"
@@ -307,6 +307,27 @@ async def test_async_backpressure_slow_consumer(http_server):
             rss_growth = rss_bytes() - rss0
     assert ahead < 16 * MiB, f"server got {ahead / MiB:.1f} MiB ahead of the consumer"
     assert rss_growth < 48 * MiB, f"RSS grew by {rss_growth / MiB:.1f} MiB"
+
+
+@pytest.mark.timeout(60)
+async def test_async_stalling_consumer_gets_every_byte_in_bounded_reads(http_server):
+    """As the sync test in test_18: pauses, resumes with data still buffered, the taken front
+    of the buffer reused; every byte in order, no read larger than 256 KiB."""
+    size = 24 * MiB
+    want = pattern_bytes(size)
+    url = f"{http_server.url}/firehose?size={size}&token={uuid.uuid4().hex}"
+    got, sizes = 0, []
+    async with httpr.AsyncClient(timeout=10) as c, c.stream("GET", url) as r:
+        i = 0
+        async for chunk in r.aiter_bytes():
+            assert chunk == want[got : got + len(chunk)], f"wrong bytes at {got}"
+            got += len(chunk)
+            sizes.append(len(chunk))
+            if i % 16 == 0:
+                await asyncio.sleep(0.03)  # a full buffer: the engine pauses
+            i += 1
+    assert got == size
+    assert max(sizes) == 256 * 1024, f"largest read {max(sizes)}"
 
 
 async def test_open_stream_survives_aclose(http_server):

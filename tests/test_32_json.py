@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import httpr
 import pytest
-from httpr import _httpr
+from httpr import _httpr, _response
 from servers.scripted import response, serve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -635,9 +635,10 @@ def echo_json(scripted_server):
     scripted_server.set_script([serve(reply)])
     with httpr.Client(timeout=10) as client:
 
-        def get(body: bytes) -> httpr.Response:
+        def get(body: bytes, check: bool = True) -> httpr.Response:
             r = client.post(scripted_server.url + "/", content=body)
-            assert r.content == body
+            if check:  # builds `content`; unchecked, json() reads the engine's buffer
+                assert r.content == body
             return r
 
         yield get
@@ -667,26 +668,53 @@ def test_response_json_matches_the_old_path(echo_json):
             assert got[1] == want[1], body[:100]
 
 
-def test_response_json_uses_the_native_decoder(echo_json, monkeypatch):
-    calls = []
-    real = _httpr._json_loads
+@pytest.mark.parametrize("content_first", [False, True], ids=["in-place", "from-content"])
+def test_response_json_uses_the_native_decoder(echo_json, monkeypatch, content_first):
+    """Valid UTF-8 JSON never reaches json; what the native decoder declines does, once."""
+    fallbacks = []
 
-    def spy(data):
-        calls.append(bytes(data))
-        return real(data)
+    def spy(name, real):
+        def call(*args, **kwargs):
+            fallbacks.append(name)
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(_httpr, "_json_loads", spy)
+        return call
+
+    monkeypatch.setattr(_response, "_json_decode", spy("decode", _response._json_decode))
+    monkeypatch.setattr(json, "loads", spy("loads", json.loads))
     body = b'{"fast": [1, 2.5, "three"]}'
-    assert echo_json(body).json() == {"fast": [1, 2.5, "three"]}
-    assert calls == [body]
+    r = echo_json(body, check=content_first)
+    assert r.json() == {"fast": [1, 2.5, "three"]}
+    assert fallbacks == []
+    assert r.content == body and r.json() == {"fast": [1, 2.5, "three"]}  # both orders
     # a rejected document: json decides, with its own error
     with pytest.raises(httpr.JSONDecodeError) as ei:
-        echo_json(b'{"fast": [1, 2.5, "three"}').json()
-    assert len(calls) == 2
+        echo_json(b'{"fast": [1, 2.5, "three"}', check=content_first).json()
+    assert fallbacks == ["decode"]
     assert (ei.value.msg, ei.value.pos) == ("Expecting ',' delimiter", 25)
-    # a BOM still goes to json.loads directly
-    assert echo_json(b'\xef\xbb\xbf{"x": 1}').json() == {"x": 1}
-    assert len(calls) == 2
+    # a BOM goes to json.loads, which detects it
+    assert echo_json(b'\xef\xbb\xbf{"x": 1}', check=content_first).json() == {"x": 1}
+    assert fallbacks == ["decode", "loads"]
+    # UTF-16 too
+    doc = '{"x": [1, "\u00e9"]}'.encode("utf-16-le")
+    assert echo_json(doc, check=content_first).json() == {"x": [1, "\u00e9"]}
+    assert fallbacks == ["decode", "loads", "loads"]
+
+
+def test_response_body_kept_until_content_is_asked_for(echo_json):
+    """The body stays in the engine's buffer until `content` (or text) builds the bytes; every
+    accessor then agrees, whatever the order."""
+    body = json.dumps({"k": "\u00e9" * 5000, "n": list(range(2000))}).encode()
+    for first in ("json", "text", "content", "encoding"):
+        r = echo_json(body, check=False)
+        getattr(r, first) if first != "json" else r.json()
+        assert r.json() == json.loads(body), first
+        assert r.text == body.decode(), first
+        assert r.content == body and r.content is r.content, first
+    empty = echo_json(b"", check=False)
+    assert empty.content == b"" and empty.text == ""
+    with pytest.raises(httpr.JSONDecodeError):
+        empty.json()
 
 
 def test_response_json_large_float_document(echo_json):

@@ -258,14 +258,15 @@ class Response(_Metadata, _httpr.ResponseBase):
             "content-type"
         ):
             return self.cbor()
+        try:
+            # parsed where the engine left it (no bytes copy), plain UTF-8 JSON only
+            return self._json_native()
+        except ValueError:
+            pass  # invalid, a BOM, UTF-16/32, or a case the native decoder leaves to json
         content = self.content
         try:
             if b"\0" in content[:4] or content.startswith(b"\xef\xbb\xbf"):
                 return _json.loads(content)  # UTF-16/32 or a BOM: let json detect it
-            try:
-                return _httpr._json_loads(content)
-            except ValueError:
-                pass  # invalid, or a case the native decoder leaves to json (src/py/json.c)
             # json decides, and raises today's exceptions with json's messages
             return _json_decode(content.decode("utf-8", "surrogatepass"))
         except _json.JSONDecodeError as exc:

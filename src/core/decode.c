@@ -367,7 +367,7 @@ static bool gzip_oneshot(const char *in, size_t n, hr_buf_t *out)
         return false;
     size_t isize = (size_t)u[n - 4] | (size_t)u[n - 3] << 8 | (size_t)u[n - 2] << 16 |
                    (size_t)u[n - 1] << 24; /* the member's size mod 2^32 */
-    if (isize == 0 || is_bomb(isize, n) || hr_buf_reserve(out, isize) != 0)
+    if (isize == 0 || is_bomb(isize, n) || hr_buf_reserve_exact(out, isize) != 0)
         return false;
     struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
     if (d == NULL)

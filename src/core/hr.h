@@ -180,6 +180,12 @@ int hr_request_http_minor(const hr_request_t *req);      /* 0 or 1 (HTTP/1.x) */
 /* "name\0value\0" pairs in wire order; names lowercased. */
 const char *hr_request_headers(const hr_request_t *req, size_t *len, size_t *count);
 const char *hr_request_body(const hr_request_t *req, size_t *len);
+/* Any thread, after the completion callback: moves the body out of the request, which then
+ * has an empty one. Returns a buffer of *len bytes that the caller releases with
+ * hr_body_free(), or NULL (and *len 0) when the body is empty. Saves a copy for a caller
+ * that keeps the body beyond the request. */
+char *hr_request_take_body(hr_request_t *req, size_t *len);
+void hr_body_free(char *body);
 /* Final URL (the request URL until redirects are followed). */
 const char *hr_request_url(const hr_request_t *req, size_t *len);
 /* The serialised request head (valid for the request's lifetime). */

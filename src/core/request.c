@@ -617,6 +617,27 @@ const char *hr_request_body(const hr_request_t *req, size_t *len)
     return req->body_out.data ? req->body_out.data : "";
 }
 
+char *hr_request_take_body(hr_request_t *req, size_t *len)
+{
+    char *body = req->body_out.data;
+    *len = req->body_out.len;
+    if (*len == 0) {
+        hr_buf_free(&req->body_out);
+        return NULL;
+    }
+    if (req->body_out.cap - *len > *len / 8 + 4096) {
+        /* a grown (chunked) body: give back the unused tail before it is kept */
+        char *p = realloc(body, *len);
+        if (p != NULL)
+            body = p;
+    }
+    req->body_out.data = NULL;
+    req->body_out.len = req->body_out.cap = 0;
+    return body;
+}
+
+void hr_body_free(char *body) { free(body); }
+
 const char *hr_request_head(const hr_request_t *req, size_t *len)
 {
     *len = req->head_len;

@@ -27,8 +27,12 @@
 #define DRAIN_MAX 1000
 static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_test_hooks) */
 #define N_ERRCLASSES 20
+/* A stream's buffer: the reactor pauses reading with HIGH_WATER bytes untaken and resumes
+ * below LOW_WATER, while the consumer still has data to take: the two threads overlap instead
+ * of taking turns. A read takes at most TAKE_MAX bytes (from the front, no move). */
 #define STREAM_HIGH_WATER (1024 * 1024)
-#define STREAM_LOW_WATER (256 * 1024)
+#define STREAM_LOW_WATER (640 * 1024)
+#define STREAM_TAKE_MAX (256 * 1024)
 
 /* ---------------------------------------------------------------------------------------- */
 /* module state                                                                             */
@@ -74,7 +78,8 @@ typedef struct {
     /* shared with the reactor under sm */
     uv_mutex_t sm;
     uv_cond_t scv;
-    hr_buf_t sbuf;      /* decoded body bytes not yet taken by the consumer */
+    hr_buf_t sbuf;      /* decoded body bytes; those from soff on not yet taken */
+    size_t soff;
     int head_ready;
     int done;           /* the engine completed (body complete, or an error) */
     int engine_paused;  /* on_data asked the engine to stop reading */
@@ -85,6 +90,8 @@ typedef struct {
     PyObject *reader;   /* pending _aread() future */
     void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
 } pstream_t;
+
+static inline size_t stream_avail(const pstream_t *s) { return s->sbuf.len - s->soff; }
 
 typedef struct {
     hr_msg_t msg;       /* the START message, embedded */
@@ -507,8 +514,10 @@ typedef struct {
     int status_code;
     PyObject *http_version;
     PyObject *url;
-    PyObject *content;
+    PyObject *content; /* NULL until first asked for: the body is then still in `body` */
     PyObject *raw_headers;
+    char *body; /* the engine's buffer (hr_request_take_body), NULL once `content` is built */
+    Py_ssize_t body_len;
 } ResponseBaseObject;
 
 static void ResponseBase_dealloc(PyObject *op)
@@ -521,22 +530,63 @@ static void ResponseBase_dealloc(PyObject *op)
     Py_CLEAR(o->url);
     Py_CLEAR(o->content);
     Py_CLEAR(o->raw_headers);
+    hr_body_free(o->body);
     tp->tp_free(op);
     Py_DECREF(tp);
+}
+
+/* The body as bytes, built on first use from the engine's buffer (which is then released):
+ * a caller that only decodes JSON never pays for the copy. */
+static PyObject *ResponseBase_get_content(PyObject *op, void *closure)
+{
+    ResponseBaseObject *o = (ResponseBaseObject *)op;
+    (void)closure;
+    if (o->content == NULL) {
+        o->content = PyBytes_FromStringAndSize(o->body ? o->body : "", o->body_len);
+        if (o->content == NULL)
+            return NULL;
+        hr_body_free(o->body);
+        o->body = NULL;
+    }
+    return Py_NewRef(o->content);
+}
+
+/* _json_native() -> object: the body parsed by json.c where it lies (no bytes copy);
+ * ValueError when that decoder does not accept it (Response.json() then asks json). */
+static PyObject *ResponseBase_json_native(PyObject *op, PyObject *unused)
+{
+    ResponseBaseObject *o = (ResponseBaseObject *)op;
+    (void)unused;
+    if (o->content != NULL)
+        return hr_json_loads(PyBytes_AS_STRING(o->content), PyBytes_GET_SIZE(o->content));
+    return hr_json_loads(o->body ? o->body : "", o->body_len);
 }
 
 static PyMemberDef ResponseBase_members[] = {
     {"status_code", T_INT, offsetof(ResponseBaseObject, status_code), READONLY, NULL},
     {"http_version", T_OBJECT, offsetof(ResponseBaseObject, http_version), READONLY, NULL},
     {"url", T_OBJECT, offsetof(ResponseBaseObject, url), READONLY, NULL},
-    {"content", T_OBJECT, offsetof(ResponseBaseObject, content), READONLY, NULL},
     {"_raw_headers", T_OBJECT, offsetof(ResponseBaseObject, raw_headers), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef ResponseBase_getset[] = {
+    {"content", ResponseBase_get_content, NULL, "The body (bytes), content codings decoded.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef ResponseBase_methods[] = {
+    {"_json_native", ResponseBase_json_native, METH_NOARGS,
+     "_json_native() -> object: the body as JSON, ValueError when the native decoder declines."},
+    {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot ResponseBase_slots[] = {
     {Py_tp_dealloc, ResponseBase_dealloc},
     {Py_tp_members, ResponseBase_members},
+    {Py_tp_getset, ResponseBase_getset},
+    {Py_tp_methods, ResponseBase_methods},
     {Py_tp_doc, "Native part of a buffered HTTP response (created by the engine only)."},
     {0, NULL},
 };
@@ -589,12 +639,11 @@ static PyObject *build_result(modstate *st, preq_t *r)
         return NULL;
     }
     size_t len, count;
-    const char *body = hr_request_body(r->core, &len);
-    (void)ulen;
-    o->content = PyBytes_FromStringAndSize(body, (Py_ssize_t)len);
+    o->body = hr_request_take_body(r->core, &len);
+    o->body_len = (Py_ssize_t)len;
     const char *hdrs = hr_request_headers(r->core, &len, &count);
     o->raw_headers = PyBytes_FromStringAndSize(hdrs, (Py_ssize_t)len);
-    if (o->content == NULL || o->raw_headers == NULL) {
+    if (o->raw_headers == NULL) {
         Py_DECREF(o);
         return NULL;
     }
@@ -733,12 +782,19 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
 {
     preq_t *r = hr_request_get_data(core);
     int pause;
-    uv_mutex_lock(&r->st->sm);
-    if (hr_buf_append(&r->st->sbuf, p, n) != 0) {
+    pstream_t *s = r->st;
+    uv_mutex_lock(&s->sm);
+    if (s->soff > 0 && s->sbuf.cap - s->sbuf.len < n) {
+        /* room at the front that was taken: reuse it rather than grow */
+        memmove(s->sbuf.data, s->sbuf.data + s->soff, s->sbuf.len - s->soff);
+        s->sbuf.len -= s->soff;
+        s->soff = 0;
+    }
+    if (hr_buf_append(&s->sbuf, p, n) != 0) {
         uv_mutex_unlock(&r->st->sm);
         pause = 1; /* out of memory: stop reading; the consumer drains what is there */
     } else {
-        pause = r->st->sbuf.len >= STREAM_HIGH_WATER;
+        pause = stream_avail(s) >= STREAM_HIGH_WATER;
         if (pause)
             r->st->engine_paused = 1;
         uv_mutex_unlock(&r->st->sm);
@@ -912,15 +968,20 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
 {
     int resume = 0;
     PyObject *data;
-    uv_mutex_lock(&r->st->sm);
-    data = PyBytes_FromStringAndSize(r->st->sbuf.data, (Py_ssize_t)r->st->sbuf.len);
-    if (data != NULL)
-        r->st->sbuf.len = 0;
-    if (r->st->engine_paused && r->st->sbuf.len < STREAM_LOW_WATER) {
-        r->st->engine_paused = 0;
+    pstream_t *s = r->st;
+    uv_mutex_lock(&s->sm);
+    size_t k = stream_avail(s) < STREAM_TAKE_MAX ? stream_avail(s) : STREAM_TAKE_MAX;
+    data = PyBytes_FromStringAndSize(s->sbuf.data + s->soff, (Py_ssize_t)k);
+    if (data != NULL) {
+        s->soff += k;
+        if (s->soff == s->sbuf.len)
+            s->soff = s->sbuf.len = 0;
+    }
+    if (s->engine_paused && stream_avail(s) < STREAM_LOW_WATER) {
+        s->engine_paused = 0;
         resume = 1;
     }
-    *finished = r->st->done && r->st->sbuf.len == 0;
+    *finished = s->done && stream_avail(s) == 0;
     uv_mutex_unlock(&r->st->sm);
     *err = 0;
     if (*finished)
@@ -967,9 +1028,9 @@ static PyObject *Stream_read(PyObject *op, PyObject *Py_UNUSED(ignored))
         int ready;
         Py_BEGIN_ALLOW_THREADS
         uv_mutex_lock(&r->st->sm);
-        if (r->st->sbuf.len == 0 && !r->st->done)
+        if (stream_avail(r->st) == 0 && !r->st->done)
             uv_cond_timedwait(&r->st->scv, &r->st->sm, (uint64_t)100 * 1000 * 1000);
-        ready = r->st->sbuf.len > 0 || r->st->done;
+        ready = stream_avail(r->st) > 0 || r->st->done;
         uv_mutex_unlock(&r->st->sm);
         Py_END_ALLOW_THREADS
         if (ready)
@@ -996,7 +1057,7 @@ static void stream_fulfill_reader(StreamObject *so)
     /* An event can be stale: posted for data an earlier read already took. Resolving the
      * reader then would hand it b"" before the end, which reads as the end of the body. */
     uv_mutex_lock(&r->st->sm);
-    int ready = r->st->sbuf.len > 0 || r->st->done;
+    int ready = stream_avail(r->st) > 0 || r->st->done;
     if (!ready)
         r->st->want_notify = 1; /* the reader keeps waiting for the next event */
     uv_mutex_unlock(&r->st->sm);
@@ -1068,7 +1129,7 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     r->st->reader = Py_NewRef(fut);
     uv_mutex_lock(&r->st->sm);
-    int ready = r->st->sbuf.len > 0 || r->st->done;
+    int ready = stream_avail(r->st) > 0 || r->st->done;
     if (!ready)
         r->st->want_notify = 1; /* the reactor posts this record on its next event */
     uv_mutex_unlock(&r->st->sm);

@@ -294,6 +294,17 @@ static void on_done(hr_request_t *req)
         check(hr_request_status(req) == t->want_status, "status");
         if (t->want_body)
             check(len == strlen(t->want_body) && memcmp(body, t->want_body, len) == 0, "body");
+        /* the body moved out: the caller owns it, the request's is then empty */
+        size_t tlen, after;
+        char *taken = hr_request_take_body(req, &tlen);
+        check(tlen == len && (taken == NULL) == (len == 0), "taken body length");
+        if (t->want_body)
+            check(tlen == strlen(t->want_body) &&
+                      (tlen == 0 || memcmp(taken, t->want_body, tlen) == 0),
+                  "taken body content");
+        hr_request_body(req, &after);
+        check(after == 0, "body empty after take");
+        hr_body_free(taken);
     }
     if (t->want_new_conn >= 0)
         check((accepted > accepted_before) == t->want_new_conn, "connection reuse");
