@@ -165,6 +165,29 @@ def test_debug_stats_return_to_zero_after_close(http_server, scripted_server):
     assert wait_until(settled, 5), (before, stats())
 
 
+# -- the reactor's polling --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_reactor_sleeps_when_sequential_requests_stop(http_server):
+    """A lone sync request makes the reactor poll for a moment instead of sleeping (the answer
+    and the next request need no wake-up); it must go back to sleep: when the caller stops, and
+    while an answer is slow in coming. The reactor lives in this process: its CPU time counts."""
+    with httpr.Client(timeout=10) as client:
+        for _ in range(300):
+            assert client.get(http_server.url + "/hello").content == HELLO
+        time.sleep(0.05)
+        cpu = time.process_time()
+        time.sleep(0.5)
+        idle = time.process_time() - cpu
+        assert idle < 0.1, f"{idle:.3f} s of CPU in 0.5 s without requests"
+        cpu = time.process_time()
+        r = client.get(http_server.url + "/slow-head?delay=0.5")
+        slow = time.process_time() - cpu
+        assert r.status_code == 200
+        assert slow < 0.15, f"{slow:.3f} s of CPU while one answer took 0.5 s"
+
+
 # -- fork ------------------------------------------------------------------------------------------
 
 

@@ -698,10 +698,23 @@ static void deliver(PortObject *p, preq_t *r)
 /* ---------------------------------------------------------------------------------------- */
 /* reactor-thread callbacks (no Python objects touched)                                     */
 
+/*
+ * A lone synchronous request (the sequential pattern): the reactor polls without sleeping for
+ * SYNC_SPIN_NS after sending it and after completing it, so that neither the answer nor the
+ * caller's next request has to wake it. On this project's machines a wake-up costs more CPU
+ * than the polling (bench/RESULTS.md: S1); with more requests in flight (or recently so: a
+ * pool of threads that sometimes drains) the reactor is busy anyway and never spins.
+ */
+#define SYNC_SPIN_NS (200 * 1000)
+#define SEQ_RUN_MIN 8 /* lone requests in a row before the reactor spins */
+static unsigned reactor_inflight; /* reactor thread: requests started and not completed */
+static unsigned seq_run; /* reactor thread: requests in a row that started with none in flight */
+
 static void on_complete(hr_request_t *core)
 {
     preq_t *r = hr_request_get_data(core);
     r->completed = 1;
+    reactor_inflight--;
     if (r->st != NULL) {
         /* Beware: once `done` is published, a consumer without asyncio may release and free
          * r, so nothing of r is read after the unlock. An asyncio stream's record stays alive
@@ -726,6 +739,8 @@ static void on_complete(hr_request_t *core)
     }
     if (r->waiter != NULL) {
         waiter_t *w = r->waiter;
+        if (reactor_inflight == 0 && seq_run == SEQ_RUN_MIN)
+            hr_reactor_spin(SYNC_SPIN_NS); /* the caller's next request is likely on its way */
         uv_mutex_lock(&w->m);
         w->done = 1;
         uv_cond_signal(&w->cv);
@@ -754,7 +769,13 @@ static void on_stream_head(hr_request_t *core)
  */
 static hr_queue_t notify_pending;
 
-static void stream_start(void) { hr_queue_init(&notify_pending); }
+/* reactor thread, once per reactor (a forked child starts its own) */
+static void reactor_started(void)
+{
+    hr_queue_init(&notify_pending);
+    reactor_inflight = 0;
+    seq_run = 0;
+}
 
 static void stream_tick(void)
 {
@@ -813,6 +834,10 @@ static void on_message(hr_msg_t *m)
     switch (m->type) {
     case HR_MSG_START: {
         preq_t *r = HR_CONTAINER_OF(m, preq_t, msg);
+        seq_run = reactor_inflight == 0 ? seq_run + (seq_run < SEQ_RUN_MIN) : 0;
+        if (r->waiter != NULL && seq_run == SEQ_RUN_MIN)
+            hr_reactor_spin(SYNC_SPIN_NS);
+        reactor_inflight++; /* on_complete() runs for every START, even a refused one */
         int rc = hr_client_start(r->client, r->core, on_complete);
         if (rc != 0) {
             r->start_err = rc;
@@ -1357,7 +1382,7 @@ static void RClient_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-static const hr_reactor_hooks_t reactor_hooks = {on_message, stream_start, stream_tick};
+static const hr_reactor_hooks_t reactor_hooks = {on_message, reactor_started, stream_tick};
 
 /* Python thread: makes sure the reactor runs and this client has an engine client on it. */
 static int rclient_ready(RClientObject *self)

@@ -17,6 +17,7 @@ typedef struct {
     uv_mutex_t mutex; /* guards inbox, wake_pending */
     hr_queue_t inbox;
     bool wake_pending;
+    bool stopping; /* reactor thread: HR_MSG_STOP seen */
     unsigned fork_gen; /* hr_fork_generation() of the process that started it */
     hr_reactor_hooks_t hooks;
 } reactor_t;
@@ -44,6 +45,7 @@ static void on_wake(uv_async_t *a)
         hr_msg_t *m = HR_CONTAINER_OF(batch.next, hr_msg_t, link);
         hr_queue_remove(&m->link);
         if (m->type == HR_MSG_STOP) {
+            r->stopping = true;
             uv_stop(&r->loop);
             if (m->heap)
                 free(m);
@@ -63,12 +65,28 @@ static void on_tick(uv_check_t *c)
     r->hooks.on_tick();
 }
 
+static uint64_t spin_until; /* reactor thread: poll without sleeping until then (uv_hrtime) */
+
+void hr_reactor_spin(uint64_t ns)
+{
+    uint64_t t = uv_hrtime() + ns;
+    if (t > spin_until)
+        spin_until = t;
+}
+
 static void reactor_main(void *arg)
 {
     reactor_t *r = arg;
     if (r->hooks.on_start != NULL)
         r->hooks.on_start();
-    uv_run(&r->loop, UV_RUN_DEFAULT);
+    while (!r->stopping) {
+        if (spin_until != 0 && uv_hrtime() < spin_until) {
+            uv_run(&r->loop, UV_RUN_NOWAIT);
+        } else {
+            spin_until = 0;
+            uv_run(&r->loop, UV_RUN_ONCE);
+        }
+    }
 }
 
 uv_loop_t *hr_reactor_ensure(const hr_reactor_hooks_t *hooks, unsigned *gen)

@@ -49,6 +49,10 @@ unsigned hr_fork_generation(void);
 /* Any thread: appends to the mailbox and wakes the reactor when the mailbox was empty. */
 void hr_reactor_post(hr_msg_t *msg);
 
+/* Reactor thread: keep polling without sleeping for `ns` more nanoseconds (an answer or a
+ * submission is expected soon: a sleeping thread would be woken for it). */
+void hr_reactor_spin(uint64_t ns);
+
 /* Stops and joins the reactor thread. Call without holding the GIL. Safe if not running. */
 void hr_reactor_stop(void);
 
