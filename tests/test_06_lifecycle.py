@@ -188,6 +188,24 @@ def test_reactor_sleeps_when_sequential_requests_stop(http_server):
         assert slow < 0.15, f"{slow:.3f} s of CPU while one answer took 0.5 s"
 
 
+@pytest.mark.timeout(30)
+async def test_reactor_sleeps_when_sequential_async_requests_stop(http_server):
+    """The same for awaited requests one after another."""
+    async with httpr.AsyncClient(timeout=10) as client:
+        for _ in range(300):
+            assert (await client.get(http_server.url + "/hello")).content == HELLO
+        await asyncio.sleep(0.05)
+        cpu = time.process_time()
+        await asyncio.sleep(0.5)
+        idle = time.process_time() - cpu
+        assert idle < 0.1, f"{idle:.3f} s of CPU in 0.5 s without requests"
+        cpu = time.process_time()
+        r = await client.get(http_server.url + "/slow-head?delay=0.5")
+        slow = time.process_time() - cpu
+        assert r.status_code == 200
+        assert slow < 0.15, f"{slow:.3f} s of CPU while one answer took 0.5 s"
+
+
 # -- fork ------------------------------------------------------------------------------------------
 
 

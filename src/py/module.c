@@ -699,14 +699,14 @@ static void deliver(PortObject *p, preq_t *r)
 /* reactor-thread callbacks (no Python objects touched)                                     */
 
 /*
- * A lone synchronous request (the sequential pattern): the reactor polls without sleeping for
- * SYNC_SPIN_NS after sending it and after completing it, so that neither the answer nor the
- * caller's next request has to wake it. Likewise after each read of a lone stream's body
- * (S7: the median async rate doubled, by hand). On this project's machines a wake-up costs more CPU
- * than the polling (bench/RESULTS.md: S1); with more requests in flight (or recently so: a
- * pool of threads that sometimes drains) the reactor is busy anyway and never spins.
+ * Lone requests (the sequential pattern, sync or async): the reactor polls without sleeping
+ * for LONE_SPIN_NS after sending one and after completing it, so that neither the answer nor
+ * the caller's next request has to wake it. Likewise after each read of a lone stream's
+ * body. On this project's machines a wake-up costs more CPU than the polling (bench/RESULTS.md:
+ * S1, S4-1, S7); with more requests in flight (or recently so: a pool of threads that
+ * sometimes drains) the reactor is busy anyway and never spins.
  */
-#define SYNC_SPIN_NS (200 * 1000)
+#define LONE_SPIN_NS (200 * 1000)
 #define SEQ_RUN_MIN 8 /* lone requests in a row before the reactor spins */
 static unsigned reactor_inflight; /* reactor thread: requests started and not completed */
 static unsigned seq_run; /* reactor thread: requests in a row that started with none in flight */
@@ -741,13 +741,15 @@ static void on_complete(hr_request_t *core)
     if (r->waiter != NULL) {
         waiter_t *w = r->waiter;
         if (reactor_inflight == 0 && seq_run == SEQ_RUN_MIN)
-            hr_reactor_spin(SYNC_SPIN_NS); /* the caller's next request is likely on its way */
+            hr_reactor_spin(LONE_SPIN_NS); /* the caller's next request is likely on its way */
         uv_mutex_lock(&w->m);
         w->done = 1;
         uv_cond_signal(&w->cv);
         uv_mutex_unlock(&w->m);
         return;
     }
+    if (reactor_inflight == 0 && seq_run == SEQ_RUN_MIN)
+        hr_reactor_spin(LONE_SPIN_NS); /* the caller's next request is likely on its way */
     port_post(r->port, r, 1);
 }
 
@@ -806,7 +808,7 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
     int pause;
     pstream_t *s = r->st;
     if (reactor_inflight == 1)
-        hr_reactor_spin(SYNC_SPIN_NS); /* a lone stream: its next data is due any moment */
+        hr_reactor_spin(LONE_SPIN_NS); /* a lone stream: its next data is due any moment */
     uv_mutex_lock(&s->sm);
     if (s->soff > 0 && s->sbuf.cap - s->sbuf.len < n) {
         /* room at the front that was taken: reuse it rather than grow */
@@ -838,8 +840,8 @@ static void on_message(hr_msg_t *m)
     case HR_MSG_START: {
         preq_t *r = HR_CONTAINER_OF(m, preq_t, msg);
         seq_run = reactor_inflight == 0 ? seq_run + (seq_run < SEQ_RUN_MIN) : 0;
-        if (r->waiter != NULL && seq_run == SEQ_RUN_MIN)
-            hr_reactor_spin(SYNC_SPIN_NS);
+        if (seq_run == SEQ_RUN_MIN)
+            hr_reactor_spin(LONE_SPIN_NS);
         reactor_inflight++; /* on_complete() runs for every START, even a refused one */
         int rc = hr_client_start(r->client, r->core, on_complete);
         if (rc != 0) {
