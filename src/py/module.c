@@ -817,13 +817,13 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
         s->soff = 0;
     }
     if (hr_buf_append(&s->sbuf, p, n) != 0) {
-        uv_mutex_unlock(&r->st->sm);
+        uv_mutex_unlock(&s->sm);
         pause = 1; /* out of memory: stop reading; the consumer drains what is there */
     } else {
         pause = stream_avail(s) >= STREAM_HIGH_WATER;
         if (pause)
-            r->st->engine_paused = 1;
-        uv_mutex_unlock(&r->st->sm);
+            s->engine_paused = 1;
+        uv_mutex_unlock(&s->sm);
     }
     if (!r->notify_queued) {
         r->notify_queued = 1;
@@ -1012,7 +1012,7 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
         resume = 1;
     }
     *finished = s->done && stream_avail(s) == 0;
-    uv_mutex_unlock(&r->st->sm);
+    uv_mutex_unlock(&s->sm);
     *err = 0;
     if (*finished)
         *err = r->start_err ? r->start_err : hr_request_error(r->core);
