@@ -13,7 +13,7 @@ import uuid
 
 import httpr
 import pytest
-from servers.helpers import rss_bytes, wait_until
+from servers.helpers import STALL_BODY_SIZES, body_then_stall, rss_bytes, wait_until
 from servers.httpserver import CHUNKED_PARTS, HELLO, pattern_bytes
 from servers.scripted import READ, RST, STALL, response, send, serve
 
@@ -246,6 +246,23 @@ def test_stalled_chunk_iter_text_and_lines_timeout(scripted_server):
             list(r.iter_lines())
         with c.stream("GET", scripted_server.url) as r, pytest.raises(httpr.ReadTimeout):
             list(r.iter_text())
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("body", STALL_BODY_SIZES)
+def test_bytes_before_a_stall_reach_the_reader(scripted_server, body):
+    """A waiting reader is woken for a worthwhile amount or when the socket has nothing more:
+    bytes followed by a stall (sizes around the read buffer, where a read fills it exactly)
+    must arrive at once, not at the read timeout."""
+    scripted_server.set_script(body_then_stall(body))
+    with httpr.Client(timeout=5) as c, c.stream("GET", scripted_server.url) as r:
+        t0, got = time.monotonic(), 0
+        for chunk in r.iter_bytes():
+            got += len(chunk)
+            if got >= body:
+                break
+        assert got == body
+        assert time.monotonic() - t0 < 2.5, "the reader waited for bytes that were not coming"
 
 
 # -- connection handling ---------------------------------------------------------------------------

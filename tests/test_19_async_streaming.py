@@ -14,7 +14,7 @@ import uuid
 import httpr
 import pytest
 from httpr import _httpr
-from servers.helpers import rss_bytes
+from servers.helpers import STALL_BODY_SIZES, body_then_stall, rss_bytes
 from servers.httpserver import CHUNKED_PARTS, HELLO, pattern_bytes
 from servers.scripted import READ, STALL, response, send, serve
 
@@ -328,6 +328,22 @@ async def test_async_stalling_consumer_gets_every_byte_in_bounded_reads(http_ser
             i += 1
     assert got == size
     assert max(sizes) == 256 * 1024, f"largest read {max(sizes)}"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("body", STALL_BODY_SIZES)
+async def test_async_bytes_before_a_stall_reach_the_reader(scripted_server, body):
+    """As test_18's: bytes followed by a stall arrive at once (the waiting reader is woken when
+    the socket has nothing more, even when a read filled the 64 KiB buffer exactly)."""
+    scripted_server.set_script(body_then_stall(body))
+    async with httpr.AsyncClient(timeout=5) as c, c.stream("GET", scripted_server.url) as r:
+        t0, got = time.monotonic(), 0
+        async for chunk in r.aiter_bytes():
+            got += len(chunk)
+            if got >= body:
+                break
+        assert got == body
+        assert time.monotonic() - t0 < 2.5, "the reader waited for bytes that were not coming"
 
 
 async def test_open_stream_survives_aclose(http_server):

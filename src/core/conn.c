@@ -585,6 +585,8 @@ static void on_read_tls(hr_conn_t *conn, ssize_t nread, const uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     hr_conn_t *conn = s->data;
+    if (conn->req != NULL) /* 0: libuv's read loop met EAGAIN; short: the socket is drained */
+        conn->req->input_pending = nread == (ssize_t)buf->len;
     if (nread == 0)
         return;
     if (conn->tls != NULL) {

@@ -190,6 +190,10 @@ void hr_body_free(char *body);
 const char *hr_request_url(const hr_request_t *req, size_t *len);
 /* The serialised request head (valid for the request's lifetime). */
 const char *hr_request_head(const hr_request_t *req, size_t *len);
+/* Loop thread, in or after a stream callback: whether the last read of the request's socket
+ * filled the engine's read buffer, i.e. more bytes are waiting and the loop reads them before
+ * it sleeps (0 once a read came back short, or found nothing). */
+int hr_request_input_pending(const hr_request_t *req);
 /* Whether the response was read from a pooled (reused) connection. */
 int hr_request_reused(const hr_request_t *req);
 /* Over https: whether the connection's TLS session was resumed, and the negotiated protocol

@@ -180,6 +180,7 @@ struct hr_request_s {
     bool tls_resumed;
     const char *tls_version; /* static string, or NULL for http */
     bool got_bytes; /* any response byte received on the current attempt */
+    bool input_pending; /* the last socket read filled the read buffer: more is waiting */
     bool reused;
     hr_buf_t headers; /* "name\0value\0" */
     size_t nheaders;

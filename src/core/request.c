@@ -601,6 +601,7 @@ const char *hr_request_error_message(const hr_request_t *req)
 int hr_request_status(const hr_request_t *req) { return req->status; }
 int hr_request_http_minor(const hr_request_t *req) { return req->http_minor; }
 int hr_request_reused(const hr_request_t *req) { return req->reused; }
+int hr_request_input_pending(const hr_request_t *req) { return req->input_pending; }
 int hr_request_tls_resumed(const hr_request_t *req) { return req->tls_resumed; }
 const char *hr_request_tls_version(const hr_request_t *req) { return req->tls_version; }
 

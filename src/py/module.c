@@ -33,6 +33,9 @@ static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_te
 #define STREAM_HIGH_WATER (1024 * 1024)
 #define STREAM_LOW_WATER (640 * 1024)
 #define STREAM_TAKE_MAX (256 * 1024)
+/* A waiting consumer is woken when this much is buffered, or when the socket has nothing more
+ * for now (or at the end, or on a pause): not for every 64 KiB read. */
+#define STREAM_NOTIFY_MIN (128 * 1024)
 
 /* ---------------------------------------------------------------------------------------- */
 /* module state                                                                             */
@@ -791,11 +794,19 @@ static void stream_tick(void)
         preq_t *r = HR_CONTAINER_OF(notify_pending.next, preq_t, notify_link);
         hr_queue_remove(&r->notify_link);
         r->notify_queued = 0;
-        uv_mutex_lock(&r->st->sm);
-        int notify = r->st->want_notify;
-        r->st->want_notify = 0;
-        uv_cond_signal(&r->st->scv);
-        uv_mutex_unlock(&r->st->sm);
+        pstream_t *s = r->st;
+        uv_mutex_lock(&s->sm);
+        if (!s->done && !s->engine_paused && stream_avail(s) < STREAM_NOTIFY_MIN &&
+            hr_request_input_pending(r->core)) {
+            /* more is being read right now: wake the consumer for a worthwhile amount, on
+             * the read that brings it (which queues the record again) */
+            uv_mutex_unlock(&s->sm);
+            continue;
+        }
+        int notify = s->want_notify;
+        s->want_notify = 0;
+        uv_cond_signal(&s->scv);
+        uv_mutex_unlock(&s->sm);
         if (notify && r->port != NULL)
             port_post(r->port, r, 0);
     }

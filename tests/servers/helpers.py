@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["echoed", "fd_count", "httpbin_header", "rss_bytes", "wait_for_fds", "wait_until"]
+__all__ = [
+    "STALL_BODY_SIZES",
+    "body_then_stall",
+    "echoed",
+    "fd_count",
+    "httpbin_header",
+    "rss_bytes",
+    "wait_for_fds",
+    "wait_until",
+]
 
 
 def fd_count() -> int:
@@ -47,3 +56,17 @@ def httpbin_header(data: dict, name: str) -> str | None:
         if k.lower() == name.lower():
             return v
     return None
+
+
+READ_BUF = 64 * 1024  # the engine's socket read size (src/core/internal.h)
+# body sizes around the read buffer, where a read can fill it exactly
+STALL_BODY_SIZES = [READ_BUF - 1, READ_BUF, READ_BUF + 1, 2 * READ_BUF, 3 * READ_BUF]
+
+
+def body_then_stall(body: int) -> list:
+    """A scripted_server script: the head, a pause (the client's reader is waiting by then),
+    `body` bytes, then nothing: the server stalls with more body promised."""
+    from .scripted import READ, STALL, send, sleep
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * body)
+    return [READ, send(head), sleep(0.3), send(b"x" * body), STALL]
