@@ -704,10 +704,11 @@ static void deliver(PortObject *p, preq_t *r)
 /*
  * Lone requests (the sequential pattern, sync or async): the reactor polls without sleeping
  * for LONE_SPIN_NS after sending one and after completing it, so that neither the answer nor
- * the caller's next request has to wake it. Likewise after each read of a lone stream's
- * body. On this project's machines a wake-up costs more CPU than the polling (bench/RESULTS.md:
- * S1, S4-1, S7); with more requests in flight (or recently so: a pool of threads that
- * sometimes drains) the reactor is busy anyway and never spins.
+ * the caller's next request has to wake it. On this project's machines a wake-up costs more
+ * CPU than the polling (bench/RESULTS.md: S1, S4-1). With more requests in flight (or
+ * recently so: a pool of threads that sometimes drains) the reactor is busy anyway and never
+ * polls. Nor while a stream's body arrives: against the benchmark's nginx (sendfile) the
+ * polling took the CPU the server needed (by hand, sync S7 -18 %).
  */
 #define LONE_SPIN_NS (200 * 1000)
 #define SEQ_RUN_MIN 8 /* lone requests in a row before the reactor spins */
@@ -818,8 +819,6 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
     preq_t *r = hr_request_get_data(core);
     int pause;
     pstream_t *s = r->st;
-    if (reactor_inflight == 1)
-        hr_reactor_spin(LONE_SPIN_NS); /* a lone stream: its next data is due any moment */
     uv_mutex_lock(&s->sm);
     if (s->soff > 0 && s->sbuf.cap - s->sbuf.len < n) {
         /* room at the front that was taken: reuse it rather than grow */
