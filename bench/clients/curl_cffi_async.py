@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import ca_file, fail, parse_args, run_async, versions
 
 NAME = "curl_cffi-async"
@@ -22,16 +23,6 @@ except Exception as exc:  # noqa: BLE001 - any import failure is reported
 
 def new(pool: int) -> Any:
     return cr.AsyncSession(max_clients=pool, verify=ca_file() or True)
-
-
-async def get(s: Any, url: str) -> tuple[int, bytes]:
-    r = await s.get(url)
-    return r.status_code, r.content
-
-
-async def get_json(s: Any, url: str) -> tuple[int, Any]:
-    r = await s.get(url)
-    return r.status_code, r.json()
 
 
 async def stream(s: Any, url: str) -> tuple[int, int]:
@@ -55,8 +46,8 @@ run_async(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
+    get=httpx_style.ASYNC["get"],  # the same calls as httpx's
+    get_json=httpx_style.ASYNC["get_json"],
     stream=stream,
     post=post,
     close=close,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import _httpx_style as httpx_style
 from _common import ca_file, fail, parse_args, run_sync, versions
 
 NAME = "curl_cffi-sync"
@@ -22,16 +23,6 @@ except Exception as exc:  # noqa: BLE001 - any import failure is reported
 
 def new(pool: int) -> Any:
     return cr.Session(verify=ca_file() or True)
-
-
-def get(s: Any, url: str) -> tuple[int, bytes]:
-    r = s.get(url)
-    return r.status_code, r.content
-
-
-def get_json(s: Any, url: str) -> tuple[int, Any]:
-    r = s.get(url)
-    return r.status_code, r.json()
 
 
 def stream(s: Any, url: str) -> tuple[int, int]:
@@ -51,10 +42,10 @@ run_sync(
     NAME,
     args,
     new=new,
-    get=get,
-    get_json=get_json,
+    get=httpx_style.SYNC["get"],  # the same calls as httpx's
+    get_json=httpx_style.SYNC["get_json"],
     stream=stream,
     post=post,
-    close=lambda s: s.close(),
+    close=httpx_style.SYNC["close"],
     version=lambda: versions("curl_cffi", "cffi"),
 )
