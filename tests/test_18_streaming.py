@@ -319,12 +319,33 @@ def test_backpressure_slow_consumer(client, http_server):
         time.sleep(0.3)  # give a non-pausing engine every chance to race ahead
         ahead = http_server.progress[token] - consumed
         rss_growth = rss_bytes() - rss0
+        high_water = r._high_water
     assert consumed < size
+    # a consumer this slow takes far longer than the grow window to drain half the buffer
+    assert high_water == HIGH_MIN, f"buffer grew to {high_water / MiB:.1f} MiB"
     assert max(ahead, peak_ahead) < 16 * MiB, f"server got {ahead / MiB:.1f} MiB ahead"
     assert rss_growth < 48 * MiB, f"RSS grew by {rss_growth / MiB:.1f} MiB"
 
 
 TAKE_MAX = 256 * 1024  # most bytes one read hands out (src/py/module.c)
+HIGH_MIN, HIGH_MAX = 1 * MiB, 4 * MiB  # a stream buffer's high-water mark, first and largest
+
+
+@pytest.mark.timeout(60)
+def test_buffer_grows_for_a_consumer_that_keeps_up(client, http_server):
+    """A consumer slower than the server, but one that drains half the buffer soon after each
+    pause, doubles the buffer's high-water mark up to HIGH_MAX (fewer pauses and resumes), and
+    never past it."""
+    size = 48 * MiB
+    url = f"{http_server.url}/firehose?size={size}&token={uuid.uuid4().hex}"
+    got, marks = 0, set()
+    with client.stream("GET", url) as r:
+        for chunk in r.iter_bytes():
+            got += len(chunk)
+            marks.add(r._high_water)
+            time.sleep(0.001)  # slower than the server: the buffer fills and the engine pauses
+    assert got == size
+    assert max(marks) == HIGH_MAX, f"high-water marks seen: {sorted(marks)}"
 
 
 @pytest.mark.timeout(60)

@@ -305,8 +305,26 @@ async def test_async_backpressure_slow_consumer(http_server):
             await asyncio.sleep(0.3)
             ahead = http_server.progress[token] - consumed
             rss_growth = rss_bytes() - rss0
+            high_water = r._stream._high_water
     assert ahead < 16 * MiB, f"server got {ahead / MiB:.1f} MiB ahead of the consumer"
+    assert high_water == 1 * MiB, f"buffer grew to {high_water / MiB:.1f} MiB (slow consumer)"
     assert rss_growth < 48 * MiB, f"RSS grew by {rss_growth / MiB:.1f} MiB"
+
+
+@pytest.mark.timeout(60)
+async def test_async_buffer_grows_for_a_consumer_that_keeps_up(http_server):
+    """As the sync test in test_18: the high-water mark doubles from 1 MiB to 4 MiB for a
+    consumer that drains half the buffer soon after each pause, and goes no further."""
+    size = 48 * MiB
+    url = f"{http_server.url}/firehose?size={size}&token={uuid.uuid4().hex}"
+    got, marks = 0, set()
+    async with httpr.AsyncClient(timeout=10) as c, c.stream("GET", url) as r:
+        async for chunk in r.aiter_bytes():
+            got += len(chunk)
+            marks.add(r._stream._high_water)
+            await asyncio.sleep(0.001)
+    assert got == size
+    assert max(marks) == 4 * MiB, f"high-water marks seen: {sorted(marks)}"
 
 
 @pytest.mark.timeout(60)

@@ -27,11 +27,16 @@
 #define DRAIN_MAX 1000
 static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_test_hooks) */
 #define N_ERRCLASSES 20
-/* A stream's buffer: the reactor pauses reading with HIGH_WATER bytes untaken and resumes
- * below LOW_WATER, while the consumer still has data to take: the two threads overlap instead
- * of taking turns. A read takes at most TAKE_MAX bytes (from the front, no move). */
-#define STREAM_HIGH_WATER (1024 * 1024)
-#define STREAM_LOW_WATER (640 * 1024)
+/* A stream's buffer: the reactor pauses reading with `high` bytes untaken and resumes below
+ * half of that, while the consumer still has data to take: the two threads overlap instead
+ * of taking turns. `high` starts at HIGH_MIN and doubles, up to HIGH_MAX, whenever the
+ * consumer drained half the buffer within GROW_NS of a pause: each pause and resume costs
+ * wake-ups on both threads (and the sender's), so a consumer that keeps up gets longer runs,
+ * while a slow or stalled one never makes the buffer grow. A read takes at most TAKE_MAX
+ * bytes (from the front, no move). */
+#define STREAM_HIGH_MIN (1024 * 1024)
+#define STREAM_HIGH_MAX (4096 * 1024)
+#define STREAM_GROW_NS (20 * 1000 * 1000)
 #define STREAM_TAKE_MAX (256 * 1024)
 /* A waiting consumer is woken when this much is buffered, or when the socket has nothing more
  * for now (or at the end, or on a pause): not for every 64 KiB read. */
@@ -86,12 +91,15 @@ typedef struct {
     int head_ready;
     int done;           /* the engine completed (body complete, or an error) */
     int engine_paused;  /* on_data asked the engine to stop reading */
+    size_t high;        /* high-water mark: STREAM_HIGH_MIN, doubled up to _MAX (reactor) */
     int want_notify;    /* an async reader waits: post the record on the next event */
     /* Python side only */
     int head_delivered;
     int flight_released;
     PyObject *reader;   /* pending _aread() future */
     void *so;           /* the StreamObject (borrowed; cleared by its dealloc) */
+    /* reactor only */
+    uint64_t paused_at; /* uv_hrtime() of the last pause */
 } pstream_t;
 
 static inline size_t stream_avail(const pstream_t *s) { return s->sbuf.len - s->soff; }
@@ -830,9 +838,11 @@ static int on_stream_data(hr_request_t *core, const char *p, size_t n)
         uv_mutex_unlock(&s->sm);
         pause = 1; /* out of memory: stop reading; the consumer drains what is there */
     } else {
-        pause = stream_avail(s) >= STREAM_HIGH_WATER;
-        if (pause)
+        pause = stream_avail(s) >= s->high;
+        if (pause) {
             s->engine_paused = 1;
+            s->paused_at = uv_hrtime();
+        }
         uv_mutex_unlock(&s->sm);
     }
     if (!r->notify_queued) {
@@ -869,8 +879,16 @@ static void on_message(hr_msg_t *m)
     }
     case HR_MSG_RESUME: {
         preq_t *r = m->ptr;
-        if (!r->completed && !r->start_err)
+        if (!r->completed && !r->start_err) {
+            pstream_t *s = r->st;
+            if (s->high < STREAM_HIGH_MAX && uv_hrtime() - s->paused_at < STREAM_GROW_NS) {
+                /* the consumer drained half the buffer quickly: give it a longer run */
+                uv_mutex_lock(&s->sm);
+                s->high *= 2;
+                uv_mutex_unlock(&s->sm);
+            }
             hr_request_resume(r->core);
+        }
         preq_unref(r);
         break;
     }
@@ -1017,7 +1035,7 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
         if (s->soff == s->sbuf.len)
             s->soff = s->sbuf.len = 0;
     }
-    if (s->engine_paused && stream_avail(s) < STREAM_LOW_WATER) {
+    if (s->engine_paused && stream_avail(s) < s->high / 2) {
         s->engine_paused = 0;
         resume = 1;
     }
@@ -1205,6 +1223,16 @@ static PyObject *Stream_get_eof(PyObject *op, void *Py_UNUSED(closure))
     return PyBool_FromLong(((StreamObject *)op)->eof);
 }
 
+/* the buffer's current high-water mark (tests watch it grow, or not) */
+static PyObject *Stream_get_high_water(PyObject *op, void *Py_UNUSED(closure))
+{
+    pstream_t *s = ((StreamObject *)op)->r->st;
+    uv_mutex_lock(&s->sm);
+    size_t high = s->high;
+    uv_mutex_unlock(&s->sm);
+    return PyLong_FromSize_t(high);
+}
+
 static void Stream_dealloc(PyObject *op)
 {
     StreamObject *so = (StreamObject *)op;
@@ -1249,6 +1277,8 @@ static PyMethodDef Stream_methods[] = {
 
 static PyGetSetDef Stream_getset[] = {
     {"_eof", Stream_get_eof, NULL, "The body is complete and every byte was returned.", NULL},
+    {"_high_water", Stream_get_high_water, NULL, "Bytes buffered ahead before reading pauses.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1694,6 +1724,7 @@ static int preq_make_stream(preq_t *r)
     }
     uv_mutex_init(&r->st->sm);
     uv_cond_init(&r->st->scv);
+    r->st->high = STREAM_HIGH_MIN;
     hr_request_set_stream(r->core, &stream_cbs);
     return 0;
 }
