@@ -206,6 +206,28 @@ async def test_reactor_sleeps_when_sequential_async_requests_stop(http_server):
         assert slow < 0.15, f"{slow:.3f} s of CPU while one answer took 0.5 s"
 
 
+@pytest.mark.timeout(30)
+async def test_drain_stops_lingering_when_completions_stop(http_server):
+    """A drain that delivered completions runs again on the loop's next iteration, so that what
+    completes while the loop is busy needs no wake-up of the poster and the loop. It must stop
+    at the first drain that finds nothing (or the loop never sleeps again), and a completion
+    after that must still reach the loop (through the poster)."""
+    url = http_server.url + "/hello"
+    async with httpr.AsyncClient(timeout=10) as client:
+        for _ in range(5):
+            rs = await asyncio.gather(*(client.get(url) for _ in range(64)))
+            assert [r.content for r in rs] == [HELLO] * 64
+        await asyncio.sleep(0.05)
+        cpu = time.process_time()
+        await asyncio.sleep(0.5)
+        idle = time.process_time() - cpu
+        assert idle < 0.1, f"{idle:.3f} s of CPU in 0.5 s without requests"
+        for _ in range(3):
+            r = await asyncio.wait_for(client.get(url), 5)
+            assert r.content == HELLO
+            await asyncio.sleep(0.1)  # the linger ends before the next completion
+
+
 # -- fork ------------------------------------------------------------------------------------------
 
 

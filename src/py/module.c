@@ -359,7 +359,13 @@ static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
     hr_queue_t batch;
     uv_mutex_lock(&p->mutex);
     hr_queue_move(&p->done, &batch);
-    p->scheduled = 0;
+    /* A drain that found records lingers: `scheduled` stays set and the drain runs again on
+     * the loop's next iteration (call_soon below), so what completes while the loop is busy
+     * anyway is picked up without waking the poster and then the loop. The first drain that
+     * finds nothing clears it, and the next completion goes through the poster again. */
+    int lingering = !hr_queue_empty(&batch);
+    if (!lingering)
+        p->scheduled = 0;
     for (hr_queue_t *q = batch.next; q != &batch; q = q->next) {
         preq_t *r = HR_CONTAINER_OF(q, preq_t, done_link);
         r->on_port = 0;
@@ -379,11 +385,15 @@ static PyObject *Port_drain(PyObject *op, PyObject *Py_UNUSED(ignored))
         deliver(p, r);
         n++;
     }
-    if (!hr_queue_empty(&p->pending)) {
-        /* cap the work per wakeup so a flood cannot starve the loop's other callbacks */
+    if (!hr_queue_empty(&p->pending) || lingering) {
+        /* (the cap also keeps a flood from starving the loop's other callbacks) */
         PyObject *res = PyObject_CallMethodOneArg(p->loop, p->st->s_call_soon, p->drain);
-        if (res == NULL)
+        if (res == NULL) {
             PyErr_WriteUnraisable(op);
+            uv_mutex_lock(&p->mutex);
+            p->scheduled = 0; /* no drain follows: the next completion wakes the poster */
+            uv_mutex_unlock(&p->mutex);
+        }
         Py_XDECREF(res);
     }
     Py_DECREF(p);
