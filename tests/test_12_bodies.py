@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -131,6 +132,26 @@ def test_large_file_upload_streamed(client, http_server, tmp_path):
     ((headers, content),) = parse_multipart(echoed(d, "content-type")[0], body_of(d))
     assert 'name="big"' in headers["content-disposition"]
     assert content == blob
+
+
+@pytest.mark.parametrize("size", [0, 1, 6 << 20])
+def test_bytes_body_larger_than_the_socket_buffer(client, http_server, size):
+    """A bytes body goes out with the head in one write; what the socket does not take at
+    once (6 MiB is far more than a loopback send buffer) is queued and follows in order."""
+    blob = os.urandom(size)
+    d = post_echo(client, http_server, content=blob)
+    assert echoed(d, "content-length") == [str(size)]
+    assert body_of(d) == blob
+    d = post_echo(client, http_server, content=b"after")  # the connection is still in step
+    assert body_of(d) == b"after"
+
+
+@pytest.mark.asyncio
+async def test_async_bytes_body_larger_than_the_socket_buffer(http_server):
+    blobs = [os.urandom(6 << 20) for _ in range(2)]
+    async with httpr.AsyncClient(timeout=30) as c:
+        rs = await asyncio.gather(*(c.post(http_server.url + "/echo", content=b) for b in blobs))
+    assert [base64.b64decode(r.json()["body_b64"]) for r in rs] == blobs
 
 
 def test_missing_upload_file_is_request_error(client, scripted_server, tmp_path):

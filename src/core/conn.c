@@ -623,6 +623,29 @@ static void on_write(uv_write_t *w, int status)
     }
 }
 
+/* Writes what the socket takes now of `bufs` (one non-blocking writev) and drops it from
+ * the front of `bufs`, leaving *nbufs at what is left (0 = all written). 0 or a libuv error;
+ * the socket being full is not one. */
+static int try_write_all(hr_conn_t *conn, uv_buf_t *bufs, unsigned *nbufs)
+{
+    int n = uv_try_write((uv_stream_t *)conn->tcp, bufs, *nbufs);
+    if (n == UV_EAGAIN)
+        return 0;
+    if (n < 0)
+        return n;
+    size_t left = (size_t)n;
+    unsigned i = 0;
+    while (i < *nbufs && left >= bufs[i].len)
+        left -= bufs[i++].len;
+    if (i < *nbufs) {
+        bufs[i].base += left;
+        bufs[i].len -= left;
+    }
+    memmove(bufs, bufs + i, (*nbufs - i) * sizeof(*bufs));
+    *nbufs -= i;
+    return 0;
+}
+
 /* Sends `req` on a connected (new or pooled) connection. */
 void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
 {
@@ -646,14 +669,22 @@ void hr__conn_send(hr_conn_t *conn, hr_request_t *req)
         nbufs = 2;
     }
     conn->write_req.data = conn;
-    int rc = hr__conn_write(conn, &conn->write_req, bufs, nbufs, on_write);
+    int rc = 0;
+    if (conn->tls == NULL && req->parts == NULL) {
+        /* Plain and whole: write straight away. A uv_write that completes at once still costs
+         * an epoll_ctl (libuv re-arms the watcher when its write queue drains) and a pending
+         * callback; most requests fit the socket's buffer, and only what is left is queued. */
+        rc = try_write_all(conn, bufs, &nbufs);
+    }
+    if (rc == 0 && nbufs > 0)
+        rc = hr__conn_write(conn, &conn->write_req, bufs, nbufs, on_write);
     if (rc < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "%s while sending the request", uv_strerror(rc));
         conn_fail_or_retry(conn, HR_E_WRITE, msg);
         return;
     }
-    conn->write_pending = true;
+    conn->write_pending = nbufs > 0;
     if (req->parts != NULL && hr__upload_start(conn, req) != 0) {
         hr__request_fail(req, HR_E_NOMEM, "out of memory");
         conn_abort(conn);
