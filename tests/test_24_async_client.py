@@ -94,3 +94,54 @@ async def test_async_stream_metadata_and_client_subclass(http_server):
     await c.aclose()
     await c.aclose()  # idempotent
     assert c.is_closed
+
+
+async def test_subclass_overriding_request_sees_every_verb(http_server):
+    """The verbs submit directly, not through request(); a subclass that overrides
+    request() (to log, retry, add headers...) must still see every verb."""
+    seen = []
+
+    class Logged(httpr.AsyncClient):
+        async def request(self, method, url, **kwargs):
+            seen.append(method)
+            return await super().request(method, url, **kwargs)
+
+    class Deeper(Logged):
+        pass
+
+    for cls in (Logged, Deeper):
+        seen.clear()
+        async with cls(timeout=10) as c:
+            for verb in VERBS:
+                r = await getattr(c, verb)(http_server.url + "/echo")
+                assert r.status_code == 200
+        assert seen == [v.upper() for v in VERBS]
+    assert Logged.get.__doc__ == httpr.AsyncClient.get.__doc__
+    # a subclass that leaves request() alone keeps the direct verbs
+    class Plain(httpr.AsyncClient):
+        pass
+
+    assert Plain.get is httpr.AsyncClient.get
+
+
+@pytest.mark.parametrize("verb", ["request", *VERBS])
+async def test_cancelling_any_verb_aborts_its_request(verb, scripted_server):
+    from servers.scripted import READ, STALL, serve
+
+    scripted_server.set_script([READ, STALL], [serve()])
+    async with httpr.AsyncClient(timeout=30) as c:
+        url = scripted_server.url + "/stall"
+        call = c.request("PUT", url) if verb == "request" else getattr(c, verb)(url)
+        task = asyncio.create_task(call)
+        deadline = time.monotonic() + 5
+        while not scripted_server.requests and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the stalled exchange was aborted: its connection closes, the next request works
+        deadline = time.monotonic() + 5
+        while not scripted_server.connections[0].closed.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert scripted_server.connections[0].closed.is_set(), "cancelled request left open"
+        assert (await c.get(scripted_server.url + "/next")).content == b"ok"

@@ -797,6 +797,27 @@ class Client(_httpr.RClient):
             response.close()
 
 
+def _abort(handle: Any) -> None:
+    """The coroutine awaiting `handle.future` was interrupted: abort its request.
+
+    Task.cancel() cancels the future we await; an exception thrown into the
+    coroutine (or closing it) leaves it pending. Either way the request must be
+    aborted on the I/O thread. A future that finished with the request's own
+    error needs nothing."""
+    future = handle.future
+    if future.cancel() or future.cancelled():
+        handle.cancel()
+
+
+def _via_request(method: str) -> Any:
+    """A verb that goes through request(), for subclasses that override it."""
+
+    async def verb(self: AsyncClient, url: str, **kwargs: Any) -> Response:
+        return await self.request(method, url, **kwargs)  # type: ignore[arg-type]
+
+    return verb
+
+
 class AsyncClient(Client):
     """An asyncio HTTP client with connection pooling.
 
@@ -919,6 +940,19 @@ class AsyncClient(Client):
                 blocking the event loop. Default 64; None means no cap.
         """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The verbs submit directly (one coroutine per request, not two). A
+        # subclass that overrides request() still sees every verb go through it.
+        if cls.request is not AsyncClient.request:
+            for method in ("GET", "HEAD", "OPTIONS", "DELETE", "POST", "PUT", "PATCH"):
+                name = method.lower()
+                if getattr(cls, name) is getattr(AsyncClient, name):
+                    verb = _via_request(method)
+                    verb.__name__ = verb.__qualname__ = name
+                    verb.__doc__ = getattr(AsyncClient, name).__doc__
+                    setattr(cls, name, verb)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -938,49 +972,83 @@ class AsyncClient(Client):
         """Send a request and await the buffered response (see `Client.request()`)."""
         if method not in METHODS:
             raise ValueError(f"Unsupported HTTP method: {method}")
-        if kwargs or not self._fast or plain_urls.get(url) is not True:
-            handle = self._submit(method, *self._prepare(url, kwargs))
-        else:
-            handle = self._submit(method, url, self._wire, None, self._timeout_wire)
-        future = handle.future
+        handle = self._start(method, url, kwargs)
         try:
-            return await future  # type: ignore[no-any-return]
+            return await handle.future  # type: ignore[no-any-return]
         except BaseException:
-            # Task.cancel() cancels the future we await; an exception thrown into
-            # this coroutine (or closing it) leaves it pending. Either way the
-            # request must be aborted on the I/O thread. A future that finished
-            # with the request's own error needs nothing.
-            if future.cancel() or future.cancelled():
-                handle.cancel()
+            _abort(handle)
             raise
+
+    def _start(self, method: str, url: str, kwargs: Mapping[str, Any]) -> Any:
+        """Submit a request to the I/O thread; the returned handle's future resolves
+        to its Response. (The verbs below await it themselves rather than through
+        request(): one coroutine per request, not two.)"""
+        if kwargs or not self._fast or plain_urls.get(url) is not True:
+            return self._submit(method, *self._prepare(url, kwargs))
+        return self._submit(method, url, self._wire, None, self._timeout_wire)
 
     async def get(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a GET request (see `request()` for the options)."""
-        return await self.request("GET", url, **kwargs)
+        handle = self._start("GET", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def head(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a HEAD request (see `request()` for the options)."""
-        return await self.request("HEAD", url, **kwargs)
+        handle = self._start("HEAD", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def options(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send an OPTIONS request (see `request()` for the options)."""
-        return await self.request("OPTIONS", url, **kwargs)
+        handle = self._start("OPTIONS", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def delete(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a DELETE request (see `request()` for the options)."""
-        return await self.request("DELETE", url, **kwargs)
+        handle = self._start("DELETE", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def post(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a POST request (see `request()` for the options)."""
-        return await self.request("POST", url, **kwargs)
+        handle = self._start("POST", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def put(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a PUT request (see `request()` for the options)."""
-        return await self.request("PUT", url, **kwargs)
+        handle = self._start("PUT", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     async def patch(self, url: str, **kwargs: Unpack[RequestParams]) -> Response:  # type: ignore[override]
         """Send a PATCH request (see `request()` for the options)."""
-        return await self.request("PATCH", url, **kwargs)
+        handle = self._start("PATCH", url, kwargs)
+        try:
+            return await handle.future  # type: ignore[no-any-return]
+        except BaseException:
+            _abort(handle)
+            raise
 
     @asynccontextmanager
     async def stream(  # type: ignore[override]
