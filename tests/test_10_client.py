@@ -444,3 +444,61 @@ def test_request_headers_override_client_headers_case_insensitively(http_server)
         data = echo(c, http_server, headers={"x-DUP": "request"})
     assert echoed(data, "x-dup") == ["request"]
     assert echoed(data, "x-only-client") == ["c"]
+
+
+def test_repeated_requests_see_every_change(http_server):
+    """A client keeps its last request without a body as a template, and a repeat with the
+    same method, URL and headers is a copy of it (src/py/README.md). Whatever changed between
+    two requests must still show on the wire."""
+    url = http_server.url + "/echo"
+    with httpr.Client(timeout=10) as c:
+        d1, d2 = c.get(url).json(), c.get(url).json()
+        assert (d2["method"], d2["target"]) == ("GET", "/echo")
+        assert d2["headers"] == d1["headers"]
+        assert echoed(d2, "host") == [http_server.url.split("//")[1]]
+        c.headers = {"X-A": "1"}
+        assert echoed(c.get(url).json(), "x-a") == ["1"]
+        c.headers = {"X-A": "2"}
+        da = c.get(url).json()
+        assert echoed(da, "x-a") == ["2"]
+        # cookies from the jar are added to each request, copied or not (the engine rebuilds
+        # the head from the request's headers, which the copy must carry too)
+        assert c.get(http_server.url + "/set-cookie?c=k%3Dv").status_code == 200
+        dc = c.get(url).json()
+        assert echoed(dc, "cookie") == ["k=v"]
+        assert [h for h in dc["headers"] if h[0].lower() != "cookie"] == da["headers"]
+        # a copy that is redirected (the head rebuilt on the reactor) keeps its headers
+        redirect = http_server.url + "/set-cookie?c=r%3D1&location=/echo"
+        d3, d4 = c.get(redirect).json(), c.get(redirect).json()
+        assert d4["target"] == "/echo" and echoed(d4, "x-a") == ["2"]
+        assert d4["headers"] == d3["headers"]
+        c.auth = ("u", "p")
+        assert echoed(c.get(url).json(), "authorization") == ["Basic dTpw"]
+        c.auth = None
+        assert echoed(c.get(url).json(), "authorization") == []
+        # other methods, with and without a body, on the same URL
+        assert c.post(url, content=b"x").json()["body"] == "x"
+        for _ in range(2):  # a copied HEAD still expects no body
+            r = c.head(url)
+            assert r.status_code == 200 and r.content == b""
+        for _ in range(2):
+            d = c.post(url).json()  # no body: Content-Length 0, copied the second time
+            assert (d["method"], echoed(d, "content-length")) == ("POST", ["0"])
+        assert c.delete(url).json()["method"] == "DELETE"
+        # an equal URL in another str object, and another URL
+        other = f"{http_server.url}/echo"
+        assert other == url and other is not url
+        assert c.get(other).json()["target"] == "/echo"
+        assert c.get(url + "?q=1").json()["target"] == "/echo?q=1"
+        assert c.get(url).json()["target"] == "/echo"
+
+
+async def test_async_repeated_requests_see_every_change(http_server):
+    url = http_server.url + "/echo"
+    async with httpr.AsyncClient(timeout=10) as c:
+        ds = [(await c.get(url)).json() for _ in range(3)]
+        assert all(d["headers"] == ds[0]["headers"] for d in ds)
+        c.headers = {"X-B": "1"}
+        assert echoed((await c.get(url)).json(), "x-b") == ["1"]
+        c.headers = {}
+        assert echoed((await c.get(url)).json(), "x-b") == []

@@ -117,6 +117,7 @@ async def test_subclass_overriding_request_sees_every_verb(http_server):
                 assert r.status_code == 200
         assert seen == [v.upper() for v in VERBS]
     assert Logged.get.__doc__ == httpr.AsyncClient.get.__doc__
+
     # a subclass that leaves request() alone keeps the direct verbs
     class Plain(httpr.AsyncClient):
         pass

@@ -140,6 +140,14 @@ hr_request_t *hr_request_new(const char *method, size_t method_len, const char *
                              const void *body, size_t body_len, int *err, char *errbuf,
                              size_t errbuf_len);
 
+/*
+ * Any thread. A new request equal to what hr_request_new() made `tmpl` from, for callers that
+ * send the same request again and again: nothing is validated or serialised again. `tmpl` must
+ * be without a body, not started, and not changed since hr_request_new() (the setters below
+ * are not copied). NULL when out of memory or when `tmpl` has a body.
+ */
+hr_request_t *hr_request_copy(const hr_request_t *tmpl);
+
 /* Any thread, before the request is started. The callbacks must outlive the request. */
 void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs);
 /* Any thread, before the request is started: decode content codings (default on). */

@@ -567,6 +567,50 @@ error:
     return NULL;
 }
 
+static void *memdup(const void *p, size_t n)
+{
+    void *d = malloc(n);
+    if (d != NULL)
+        memcpy(d, p, n);
+    return d;
+}
+
+/* The fields hr_request_new() and hr__request_build_head() set, and nothing else. */
+hr_request_t *hr_request_copy(const hr_request_t *t)
+{
+    if (t->body != NULL || t->parts != NULL)
+        return NULL;
+    hr_request_t *req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    atomic_fetch_add(&hr__stat_requests, 1);
+    req->decode = true;
+    memcpy(req->method, t->method, sizeof(req->method));
+    req->method_len = t->method_len;
+    req->is_head = t->is_head;
+    req->idempotent = t->idempotent;
+    req->is_upload = t->is_upload;
+    req->user_cl = t->user_cl;
+    req->url_len = t->url_len;
+    req->path_off = t->path_off;
+    req->path_len = t->path_len;
+    req->target = t->target;
+    req->origin_key_len = t->origin_key_len;
+    req->head_len = t->head_len;
+    req->url = memdup(t->url, t->url_len + 1);
+    req->target.host = memdup(t->target.host, t->target.host_len + 1);
+    req->origin_key = memdup(t->origin_key, t->origin_key_len + 1);
+    req->head = memdup(t->head, t->head_len);
+    if (req->url == NULL || req->target.host == NULL || req->origin_key == NULL ||
+        req->head == NULL || hr_buf_reserve_exact(&req->hdrs, t->hdrs.len) != 0) {
+        hr_request_free(req);
+        return NULL;
+    }
+    if (t->hdrs.len != 0)
+        hr_buf_append(&req->hdrs, t->hdrs.data, t->hdrs.len);
+    return req;
+}
+
 void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms) { req->timeout_ms = timeout_ms; }
 void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs) { req->stream = cbs; }
 void hr_request_set_decode(hr_request_t *req, int decode) { req->decode = decode != 0; }

@@ -1377,6 +1377,8 @@ typedef struct {
     hr_client_t *core;   /* the engine client of the current reactor generation, or NULL */
     unsigned generation;
     hr_client_config_t config; /* config.tls: our reference (NULL = default TLS) */
+    hr_request_t *tmpl;  /* the last request without a body, as a template (see make_request) */
+    PyObject *tmpl_key;  /* (method, url, *header items) it was made from */
 } RClientObject;
 
 static PyObject *RClient_new(PyTypeObject *tp, PyObject *args, PyObject *kwds)
@@ -1413,12 +1415,16 @@ static int RClient_traverse(PyObject *op, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(op));
     Py_VISIT(((RClientObject *)op)->dict);
+    Py_VISIT(((RClientObject *)op)->tmpl_key);
     return 0;
 }
+
+static void tmpl_clear(RClientObject *self);
 
 static int RClient_clear(PyObject *op)
 {
     Py_CLEAR(((RClientObject *)op)->dict);
+    tmpl_clear((RClientObject *)op);
     return 0;
 }
 
@@ -1487,6 +1493,7 @@ static PyObject *RClient_configure(PyObject *op, PyObject *const *args, Py_ssize
 static PyObject *RClient_close(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     rclient_drop_core((RClientObject *)op);
+    tmpl_clear((RClientObject *)op); /* a closed client holds no request record */
     Py_RETURN_NONE;
 }
 
@@ -1502,6 +1509,102 @@ static const char *as_bytes(PyObject *o, Py_ssize_t *n, const char *what)
     PyErr_Format(PyExc_TypeError, "%s must be str or bytes, not %.100s", what,
                  Py_TYPE(o)->tp_name);
     return NULL;
+}
+
+/* Python thread: the engine's request from the Python arguments (checked by the caller but
+ * for the header items). NULL with an exception set on failure. */
+static hr_request_t *new_core(modstate *st, const char *m, Py_ssize_t mlen, const char *u,
+                              Py_ssize_t ulen, PyObject *headers, const char *bp, size_t blen)
+{
+    hr_header_t stackh[32], *hs = stackh;
+    Py_ssize_t nh = PyList_GET_SIZE(headers);
+    if (nh > 32) {
+        hs = PyMem_Malloc(sizeof(*hs) * (size_t)nh);
+        if (hs == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    hr_request_t *core = NULL;
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PyObject *t = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2) {
+            PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
+            goto done;
+        }
+        Py_ssize_t a, b;
+        hs[i].name = as_bytes(PyTuple_GET_ITEM(t, 0), &a, "header name");
+        if (hs[i].name == NULL)
+            goto done;
+        hs[i].value = as_bytes(PyTuple_GET_ITEM(t, 1), &b, "header value");
+        if (hs[i].value == NULL)
+            goto done;
+        hs[i].name_len = (size_t)a;
+        hs[i].value_len = (size_t)b;
+    }
+    int err;
+    char errbuf[256];
+    core = hr_request_new(m, (size_t)mlen, u, (size_t)ulen, hs, (size_t)nh, bp, blen, &err,
+                          errbuf, sizeof(errbuf));
+    if (core == NULL) {
+        PyObject *cls = err == HR_E_INVALID_METHOD ? PyExc_ValueError
+                        : err == HR_E_NOMEM        ? PyExc_MemoryError
+                                                   : st->exc[-err];
+        PyErr_SetString(cls ? cls : PyExc_ValueError, errbuf);
+    }
+done:
+    if (hs != stackh)
+        PyMem_Free(hs);
+    return core;
+}
+
+/*
+ * The client keeps its last request without a body as a template: a request with the same
+ * method, URL and header items (the same objects: str, bytes and tuples do not change) is a
+ * copy of it, neither validated nor serialised again. The items are compared by identity,
+ * so equal but distinct objects only miss the template.
+ */
+static int tmpl_matches(RClientObject *self, PyObject *method, PyObject *url, PyObject *headers)
+{
+    PyObject *key = self->tmpl_key;
+    if (key == NULL || PyTuple_GET_ITEM(key, 0) != method || PyTuple_GET_ITEM(key, 1) != url)
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(headers);
+    if (PyTuple_GET_SIZE(key) != n + 2)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyList_GET_ITEM(headers, i) != PyTuple_GET_ITEM(key, i + 2))
+            return 0;
+    }
+    return 1;
+}
+
+static void tmpl_clear(RClientObject *self)
+{
+    Py_CLEAR(self->tmpl_key);
+    hr_request_free(self->tmpl);
+    self->tmpl = NULL;
+}
+
+/* `core` was just made from these arguments: its copy becomes the template (best effort). */
+static void tmpl_remember(RClientObject *self, PyObject *method, PyObject *url,
+                          PyObject *headers, const hr_request_t *core)
+{
+    tmpl_clear(self);
+    Py_ssize_t n = PyList_GET_SIZE(headers);
+    PyObject *key = PyTuple_New(n + 2);
+    hr_request_t *copy = key != NULL ? hr_request_copy(core) : NULL;
+    if (copy == NULL) {
+        Py_XDECREF(key);
+        PyErr_Clear();
+        return;
+    }
+    PyTuple_SET_ITEM(key, 0, Py_NewRef(method));
+    PyTuple_SET_ITEM(key, 1, Py_NewRef(url));
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(key, i + 2, Py_NewRef(PyList_GET_ITEM(headers, i)));
+    self->tmpl_key = key;
+    self->tmpl = copy;
 }
 
 /*
@@ -1559,45 +1662,22 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
         }
     }
 
-    hr_header_t stackh[32], *hs = stackh;
-    Py_ssize_t nh = PyList_GET_SIZE(headers);
-    if (nh > 32) {
-        hs = PyMem_Malloc(sizeof(*hs) * (size_t)nh);
-        if (hs == NULL) {
+    hr_request_t *core;
+    int parts = body != Py_None && !PyBytes_Check(body);
+    if (body == Py_None && tmpl_matches(self, method, url, headers)) {
+        core = hr_request_copy(self->tmpl);
+        if (core == NULL) {
             PyErr_NoMemory();
             return NULL;
         }
-    }
-    preq_t *r = NULL;
-    for (Py_ssize_t i = 0; i < nh; i++) {
-        PyObject *t = PyList_GET_ITEM(headers, i);
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2) {
-            PyErr_SetString(PyExc_TypeError, "headers must be a list of (name, value) tuples");
-            goto done;
-        }
-        Py_ssize_t a, b;
-        hs[i].name = as_bytes(PyTuple_GET_ITEM(t, 0), &a, "header name");
-        if (hs[i].name == NULL)
-            goto done;
-        hs[i].value = as_bytes(PyTuple_GET_ITEM(t, 1), &b, "header value");
-        if (hs[i].value == NULL)
-            goto done;
-        hs[i].name_len = (size_t)a;
-        hs[i].value_len = (size_t)b;
-    }
-    int err;
-    char errbuf[256];
-    int parts = body != Py_None && !PyBytes_Check(body);
-    const char *bp = body != Py_None && !parts ? PyBytes_AS_STRING(body) : NULL;
-    size_t blen = body != Py_None && !parts ? (size_t)PyBytes_GET_SIZE(body) : 0;
-    hr_request_t *core = hr_request_new(m, (size_t)mlen, u, (size_t)ulen, hs, (size_t)nh, bp,
-                                        blen, &err, errbuf, sizeof(errbuf));
-    if (core == NULL) {
-        PyObject *cls = err == HR_E_INVALID_METHOD ? PyExc_ValueError
-                        : err == HR_E_NOMEM        ? PyExc_MemoryError
-                                                   : st->exc[-err];
-        PyErr_SetString(cls ? cls : PyExc_ValueError, errbuf);
-        goto done;
+    } else {
+        const char *bp = body != Py_None && !parts ? PyBytes_AS_STRING(body) : NULL;
+        size_t blen = body != Py_None && !parts ? (size_t)PyBytes_GET_SIZE(body) : 0;
+        core = new_core(st, m, mlen, u, ulen, headers, bp, blen);
+        if (core == NULL)
+            return NULL;
+        if (body == Py_None)
+            tmpl_remember(self, method, url, headers, core);
     }
     hr_request_set_timeout(core, timeout_ms);
     PyObject *keep = NULL; /* what the engine borrows from: the bytes, or a tuple of parts */
@@ -1606,7 +1686,7 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
         keep = PySequence_Tuple(body);
         if (keep == NULL) {
             hr_request_free(core);
-            goto done;
+            return NULL;
         }
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(keep); i++) {
             PyObject *part = PyTuple_GET_ITEM(keep, i);
@@ -1620,7 +1700,7 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
                 if (fs == NULL) {
                     Py_DECREF(keep);
                     hr_request_free(core);
-                    goto done;
+                    return NULL;
                 }
                 prc = hr_request_add_part_file(core, PyBytes_AS_STRING(fs));
                 Py_DECREF(fs);
@@ -1628,34 +1708,30 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
                 PyErr_SetString(PyExc_TypeError, "body parts must be bytes or file paths (str)");
                 Py_DECREF(keep);
                 hr_request_free(core);
-                goto done;
+                return NULL;
             }
             if (prc != 0) {
                 PyErr_NoMemory();
                 Py_DECREF(keep);
                 hr_request_free(core);
-                goto done;
+                return NULL;
             }
         }
     } else if (body != Py_None) {
         keep = Py_NewRef(body);
     }
-    r = calloc(1, sizeof(*r));
+    preq_t *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         Py_XDECREF(keep);
         hr_request_free(core);
         PyErr_NoMemory();
-        goto done;
+        return NULL;
     }
     r->core = core;
     hr_request_set_data(core, r);
     r->msg.type = HR_MSG_START;
     r->body = keep;
     r->url = Py_NewRef(url);
-    (void)self;
-done:
-    if (hs != stackh)
-        PyMem_Free(hs);
     return r;
 }
 

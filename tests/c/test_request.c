@@ -98,6 +98,23 @@ int main(void)
                     c->want_head);
             failures++;
         }
+        /* a copy (of a copy) is the same request; requests with a body are not copied */
+        hr_request_t *cp = req ? hr_request_copy(req) : NULL;
+        hr_request_t *cp2 = cp ? hr_request_copy(cp) : NULL;
+        if ((cp2 == NULL) != (c->body != NULL)) {
+            fprintf(stderr, "FAIL copy %zu: %s\n", i, cp2 ? "body copied" : "no copy");
+            failures++;
+        }
+        if (cp2 != NULL) {
+            size_t clen = 0;
+            const char *chead = hr_request_head(cp2, &clen);
+            if (clen != len || memcmp(chead, head, len) != 0) {
+                fprintf(stderr, "FAIL copy head %zu: got [%.*s]\n", i, (int)clen, chead);
+                failures++;
+            }
+        }
+        hr_request_free(cp2);
+        hr_request_free(cp);
         hr_request_free(req);
     }
     hr_stats_t st;
