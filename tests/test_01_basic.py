@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
 import httpr
 import pytest
 from servers.httpserver import HELLO, pattern_bytes
-from servers.scripted import serve
+from servers.scripted import READ, send, serve, sleep
 
 
 @pytest.fixture
@@ -163,6 +164,42 @@ def test_large_body(client, http_server):
     r = client.get(http_server.url + f"/bytes/{n}")
     assert len(r.content) == n
     assert r.content == pattern_bytes(n)
+
+
+@pytest.mark.parametrize(
+    "n", [1, 4095, 4096, 4097, 65535, 65537, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 5 << 20]
+)
+def test_body_of_known_length_read_in_place(client, http_server, n):
+    """A plain body with a Content-Length is read straight into its buffer (pre-sized up to
+    1 MiB, then grown): every size around the edges arrives whole, and the connection is
+    reused for the next response."""
+    for _ in range(2):
+        r = client.get(http_server.url + f"/bytes/{n}")
+        assert r.content == pattern_bytes(n)
+    r = client.get(http_server.url + "/echo")
+    assert r.status_code == 200
+
+
+async def test_async_bodies_of_known_length_read_in_place(http_server):
+    sizes = [4096, 70_000, (1 << 20) + 5, 3 << 20] * 4
+    async with httpr.AsyncClient(timeout=30) as c:
+        rs = await asyncio.gather(*(c.get(http_server.url + f"/bytes/{n}") for n in sizes))
+    assert [r.content == pattern_bytes(n) for r, n in zip(rs, sizes)] == [True] * len(sizes)
+
+
+def test_bytes_after_a_body_read_in_place_are_not_body(client, scripted_server):
+    """The rest of a body is read in place only up to its length: what the server sends
+    after it (here in the same write) is not taken for body, and the connection is not
+    pooled (its framing is no longer certain)."""
+    body = pattern_bytes(20_000)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"
+    scripted_server.set_script(
+        [READ, send(head + body[:100]), sleep(0.2), send(body[100:] + b"HTTP/1.1 200 OK\r\n")],
+        [serve()],
+    )
+    assert client.get(scripted_server.url + "/a").content == body
+    assert client.get(scripted_server.url + "/b").content == b"ok"
+    assert scripted_server.connection_count == 2
 
 
 def test_large_request_body(client, http_server):

@@ -381,7 +381,23 @@ static void on_connect(uv_connect_t *creq, int status)
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     hr_conn_t *conn = h->data;
+    hr_request_t *req = conn->req;
     (void)suggested;
+    /* The rest of a buffered plain body of known length is read straight into the body's
+     * buffer: one copy less per byte (h1.c's sink sees its bytes already in place). Never
+     * more than what is left of the body, so the next message can't land there. */
+    if (req != NULL && conn->tls == NULL && conn->state == HR_CONN_ACTIVE &&
+        conn->headers_done && !conn->msg_done && req->stream == NULL && !req->redirecting &&
+        !conn->te_seen && (conn->parser.flags & F_CONTENT_LENGTH) &&
+        conn->parser.content_length > 0) {
+        size_t room = req->body_out.cap - req->body_out.len;
+        if (room >= 4096) {
+            buf->base = req->body_out.data + req->body_out.len;
+            buf->len = room < conn->parser.content_length ? room
+                                                          : (size_t)conn->parser.content_length;
+            return;
+        }
+    }
     /* One buffer per client is enough: libuv hands it back to read_cb before the next
      * alloc_cb, and each client's connections live on a single loop thread. */
     buf->base = conn->client->rbuf;
