@@ -81,13 +81,15 @@ static int sink(void *ctx, const char *p, size_t n)
         return 0;
     }
     hr_buf_t *b = &req->body_out;
-    uintptr_t at = (uintptr_t)p, free_start = (uintptr_t)(b->data + b->len);
-    if (b->data != NULL && at >= free_start && at < (uintptr_t)(b->data + b->cap)) {
-        /* read straight into the buffer (conn.c's alloc_cb): already there, or close by */
-        if (at != free_start)
-            memmove(b->data + b->len, p, n);
-        b->len += n;
-        return 0;
+    if (b->data != NULL) {
+        uintptr_t at = (uintptr_t)p, free_start = (uintptr_t)(b->data + b->len);
+        if (at >= free_start && at < (uintptr_t)(b->data + b->cap)) {
+            /* read straight into the buffer (conn.c's alloc_cb): already there, or close by */
+            if (at != free_start)
+                memmove(b->data + b->len, p, n);
+            b->len += n;
+            return 0;
+        }
     }
     return hr_buf_append(b, p, n);
 }
