@@ -945,7 +945,7 @@ class AsyncClient(Client):
         # The verbs submit directly (one coroutine per request, not two). A
         # subclass that overrides request() still sees every verb go through it.
         if cls.request is not AsyncClient.request:
-            for method in ("GET", "HEAD", "OPTIONS", "DELETE", "POST", "PUT", "PATCH"):
+            for method in METHODS:
                 name = method.lower()
                 if getattr(cls, name) is getattr(AsyncClient, name):
                     verb = _via_request(method)
