@@ -105,14 +105,14 @@ def test_assert_same_catches_differences():
 
 def test_pow5_header_is_the_generators_output():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "src/py/gen_pow5.py")],
+        [sys.executable, str(ROOT / "src/core/gen_pow5.py")],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
-    header = (ROOT / "src/py/json_pow5.h").read_text()
-    assert out == header, "src/py/json_pow5.h is stale: re-run src/py/gen_pow5.py"
+    header = (ROOT / "src/core/json_pow5.h").read_text()
+    assert out == header, "src/core/json_pow5.h is stale: re-run src/core/gen_pow5.py"
     # spot checks against independent arithmetic: 10^0 and 10^-1, normalised to 128 bits
     assert "{0x8000000000000000u, 0x0000000000000000u}, /* 1e0 */" in header
     assert "{0xccccccccccccccccu, 0xccccccccccccccccu}, /* 1e-1 */" in header
