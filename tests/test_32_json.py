@@ -1,4 +1,6 @@
-"""The native JSON decoder behind Response.json() (src/py/json.c, `_httpr._json_loads`).
+"""The native JSON decoder behind Response.json() (src/py/json.c, `_httpr._json_loads`), and
+the engine's read ahead (src/core/json_tape.c, `_httpr._json_tape_loads`: a tape made off the
+caller's thread, then built into objects by json.c).
 
 Its contract is differential: for a body of UTF-8 bytes, the value of
 ``json.JSONDecoder().decode(body.decode("utf-8", "surrogatepass"))`` -- equal, of the same
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import decimal
 import gc
+import gzip
 import json
 import math
 import os
@@ -32,6 +35,27 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 native: Callable[[Any], Any] = _httpr._json_loads
 _decode = json.JSONDecoder().decode
 MAX_DEPTH = 512  # HR_JSON_MAX_DEPTH in src/py/json.h
+TAPE_DEPTH = 256  # HR_JSON_TAPE_DEPTH in src/core/hr.h
+TAPE_MIN = 32 * 1024  # HR_JSON_AHEAD_MIN in src/core/hr.h
+
+
+def tape(doc: Any) -> Any:
+    """The read-ahead path; ValueError when it declines (no tape, or the build declines)."""
+    try:
+        return _httpr._json_tape_loads(doc)
+    except LookupError:
+        raise ValueError("no tape") from None
+
+
+def depth_of(value: Any) -> int:
+    """Nesting depth of a decoded value (containers count, scalars do not)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d + 1)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def reference(doc: bytes) -> Any:
@@ -65,19 +89,30 @@ def assert_same(got: Any, want: Any, doc: bytes = b"") -> None:
 
 
 def check(doc: bytes) -> bool:
-    """Assert that the native decoder agrees with json on doc; return whether json accepts."""
+    """Assert that the native decoder, and the read ahead, agree with json on doc; return
+    whether json accepts."""
     try:
         want = reference(doc)
     except (ValueError, RecursionError):
-        try:
-            got = native(doc)
-        except ValueError:
-            return False
-        raise AssertionError(f"accepted {doc[:200]!r} (json rejects it) as {got!r:.200}")
+        for path in (native, tape):
+            try:
+                got = path(doc)
+            except ValueError:
+                continue
+            raise AssertionError(f"{path.__name__}: accepted {doc[:200]!r} (json rejects it)")
+        return False
     try:
         got = native(doc)
     except ValueError as exc:
         raise AssertionError(f"rejected {doc[:200]!r}, which json accepts: {exc}") from None
+    assert_same(got, want, doc)
+    # the tape declines only NaN and nesting past its limit
+    try:
+        got = tape(doc)
+    except ValueError as exc:
+        if b"NaN" in doc or depth_of(want) > TAPE_DEPTH:
+            return True
+        raise AssertionError(f"tape: declined {doc[:200]!r}, which json accepts: {exc}") from None
     assert_same(got, want, doc)
     return True
 
@@ -724,6 +759,139 @@ def test_response_json_large_float_document(echo_json):
     assert_same(got, reference(doc))
 
 
+# -- the engine's read ahead, through a real server ----------------------------------------
+
+
+@pytest.fixture
+def json_server(scripted_server):
+    """POST a body, get it back with the Content-Type the request's x-ct header names (none
+    when absent), gzip-encoded when it sends x-gzip."""
+
+    def reply(req):
+        headers = []
+        if req.header("x-ct") is not None:
+            headers.append(("Content-Type", req.header("x-ct")))
+        body = req.body
+        if req.header("x-gzip"):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        return response(200, body, headers=headers)
+
+    scripted_server.set_script([serve(reply)])
+    return scripted_server.url + "/"
+
+
+def big_doc(size: int = 3 * TAPE_MIN, seed: int = 1) -> bytes:
+    """A valid document of about `size` bytes with every kind of value in it."""
+    r = random.Random(seed)
+    items: list[Any] = []
+    doc = b""
+    while len(doc) < size:
+        items.append({"f": r.uniform(-1e9, 1e9), "i": r.randint(-10**18, 10**18),
+                      "big": 10**25 + r.randint(0, 99), "s": "caf\u00e9 \"q\" \\ " * r.randint(0, 3),
+                      "u": "\u65e5\u672c\U0001f600", "b": r.random() < 0.5, "n": None,
+                      "e": [], "o": {}, "x": [1e-320, 2.5e308 / 10, -0.0]})  # fmt: skip
+        doc = json.dumps(items, ensure_ascii=r.random() < 0.5).encode()
+    return doc
+
+
+def exact_doc(size: int) -> bytes:
+    doc = b'["' + b"a" * (size - 4) + b'"]'
+    assert len(doc) == size
+    return doc
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("ctype", "ahead"),
+    [("application/json", True), ("application/json; charset=utf-8", True),
+     ("Application/JSON", True), ("application/vnd.api+json", True),
+     ("application/problem+json;v=1", True), ("text/plain", False), ("application/jsonx", False),
+     ("json", False), ("+json", False), ("text/html; x=application/json", False), (None, False)],
+)  # fmt: skip
+def test_read_ahead_by_content_type(json_server, ctype, ahead):
+    doc = big_doc()
+    want = reference(doc)
+    with httpr.Client(timeout=10) as client:
+        r = client.post(json_server, content=doc, headers={"x-ct": ctype} if ctype else {})
+        assert r._json_ahead is ahead
+        assert_same(r.json(), want, doc)
+        assert r._json_ahead is False  # used once: the next call parses the body
+        assert_same(r.json(), want, doc)
+        assert r.content == doc
+
+
+@pytest.mark.timeout(60)
+def test_read_ahead_sizes_and_codings(json_server):
+    hdr = {"x-ct": "application/json"}
+    with httpr.Client(timeout=10) as client:
+        for size, ahead in [(TAPE_MIN - 1, False), (TAPE_MIN, True), (8 * TAPE_MIN, True)]:
+            doc = exact_doc(size)
+            r = client.post(json_server, content=doc, headers=hdr)
+            assert (r._json_ahead, len(r.content)) == (ahead, size)
+            assert r.json() == ["a" * (size - 4)]
+        # gzip: decoded, then read ahead in the same job; an encoded body small enough to be
+        # decoded inline is not read ahead
+        doc = big_doc(12 * TAPE_MIN, seed=2)
+        assert len(gzip.compress(doc, compresslevel=1)) > 32 * 1024
+        r = client.post(json_server, content=doc, headers={**hdr, "x-gzip": "1"})
+        assert r._json_ahead is True
+        assert_same(r.json(), reference(doc), doc)
+        doc = exact_doc(4 * TAPE_MIN)
+        r = client.post(json_server, content=doc, headers={**hdr, "x-gzip": "1"})
+        assert r._json_ahead is False and r.json() == ["a" * (4 * TAPE_MIN - 4)]
+        # a streamed response is never read ahead
+        with client.stream("POST", json_server, content=big_doc(), headers=hdr) as s:
+            assert not hasattr(s, "_json_ahead")
+            assert_same(reference(s.read()), reference(big_doc()))
+
+
+@pytest.mark.timeout(60)
+def test_read_ahead_invalid_documents_raise_as_before(json_server):
+    """A tape is made for valid structure only; a string that the build rejects, or a document
+    the tape declines, ends in json's own error, exactly as without the read ahead."""
+    base = big_doc()
+    cases = [
+        (base[:-1] + b', "bad \\x escape"]', True),  # structure fine: the build rejects
+        (base[:-1] + b', "raw \x01 control"]', True),
+        (base[:-1] + b', "\xff not utf-8"]', True),
+        (base[:-1], False),  # truncated
+        (base + b" x", False),  # extra data
+        (base[:-1] + b", NaN]", False),  # valid, but NaN is left to json.c
+    ]
+    with httpr.Client(timeout=10) as client:
+        for doc, ahead in cases:
+            r = client.post(json_server, content=doc, headers={"x-ct": "application/json"})
+            assert r._json_ahead is ahead, doc[-40:]
+            got, want = outcome(r.json), outcome(lambda d=doc: old_json(d))
+            assert got[0] == want[0], (doc[-40:], got, want)
+            if got[0] == "value":
+                assert_same(got[1], want[1], doc)
+            else:
+                assert got[1] == want[1], doc[-40:]
+
+
+@pytest.mark.timeout(60)
+def test_read_ahead_async_gathered(json_server):
+    import asyncio
+
+    docs = [big_doc(seed=s) for s in range(4)]
+    wants = [reference(d) for d in docs]
+
+    async def main() -> None:
+        async with httpr.AsyncClient(timeout=10) as client:
+
+            async def one(i: int) -> None:
+                d = docs[i % len(docs)]
+                r = await client.post(json_server, content=d, headers={"x-ct": "application/json"})
+                assert r._json_ahead is True
+                assert_same(r.json(), wants[i % len(docs)], d)
+
+            await asyncio.gather(*(one(i) for i in range(40)))
+
+    asyncio.run(main())
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -746,10 +914,11 @@ def leak_workload() -> list[bytes]:
 def run_workload(docs: list[bytes], rounds: int) -> None:
     for _ in range(rounds):
         for d in docs:
-            try:
-                native(d)
-            except ValueError:
-                pass
+            for path in (native, tape):
+                try:
+                    path(d)
+                except ValueError:
+                    pass
 
 
 @pytest.mark.timeout(120)

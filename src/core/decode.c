@@ -7,6 +7,9 @@
  * one call (about twice zlib's speed), with zlib as the fallback for anything it refuses.
  * A chain ("gzip, br") is undone in reverse order. Guards: at most HR_MAX_CODINGS codings, and
  * a decompression-bomb check on the decoded size against the encoded size.
+ *
+ * The same thread-pool job also reads JSON ahead (json_tape.c) when the request asked for it
+ * and the response is JSON: after decoding, or alone for a body without content codings.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,18 +408,41 @@ static int decode_whole(hr_decoder_t *dec, const char *in, size_t n, hr_buf_t *o
 struct hr_decode_job_s {
     uv_work_t work;
     hr_request_t *req;
-    hr_buf_t in; /* the encoded body, taken from the request */
-    hr_buf_t out;
+    hr_buf_t in;  /* the body as received, taken from the request */
+    hr_buf_t out; /* decoded (when the request has a decoder) */
+    bool tape;    /* also read the JSON ahead */
+    hr_json_tape_t *json_tape;
     bool cancelled;
     int rc;
     char msg[160];
 };
 
+static bool tape_size_ok(size_t n)
+{
+    return n >= HR_JSON_AHEAD_MIN && n <= HR_JSON_AHEAD_MAX;
+}
+
+/* A buffered body read with JSON read ahead asked for, labelled JSON: whether its size
+ * (as received: before content codings are undone) calls for a job. */
+bool hr__request_wants_tape(const hr_request_t *req)
+{
+    return req->json_ahead && (req->seen & HR_SEEN_JSON) &&
+           (req->decoder != NULL || tape_size_ok(req->body_out.len));
+}
+
 static void job_run(uv_work_t *w)
 {
     hr_decode_job_t *j = HR_CONTAINER_OF(w, hr_decode_job_t, work);
-    j->rc = decode_whole(j->req->decoder, j->in.data, j->in.len, &j->out, j->msg,
-                         sizeof(j->msg));
+    hr_buf_t *body = &j->in;
+    if (j->req->decoder != NULL) {
+        j->rc = decode_whole(j->req->decoder, j->in.data, j->in.len, &j->out, j->msg,
+                             sizeof(j->msg));
+        if (j->rc != 0)
+            return;
+        body = &j->out;
+    }
+    if (j->tape && tape_size_ok(body->len))
+        j->json_tape = hr_json_tape_parse(body->data, body->len);
 }
 
 /* Back on the loop thread: the decoded body replaces the encoded one. */
@@ -425,12 +451,19 @@ static void job_done(uv_work_t *w, int status)
     hr_decode_job_t *j = HR_CONTAINER_OF(w, hr_decode_job_t, work);
     hr_request_t *req = j->req;
     req->job = NULL;
-    if (status == UV_ECANCELED || j->cancelled)
+    if (status == UV_ECANCELED || j->cancelled) {
         hr__request_fail(req, HR_E_CANCELLED, "request cancelled");
-    else if (j->rc != 0)
+    } else if (j->rc != 0) {
         hr__request_fail(req, j->rc, "%s", j->msg);
-    else
-        HR_SWAP(hr_buf_t, req->body_out, j->out);
+    } else {
+        if (req->decoder != NULL)
+            HR_SWAP(hr_buf_t, req->body_out, j->out);
+        else
+            HR_SWAP(hr_buf_t, req->body_out, j->in);
+        req->json_tape = j->json_tape;
+        j->json_tape = NULL;
+    }
+    hr_json_tape_free(j->json_tape);
     hr_buf_free(&j->in);
     hr_buf_free(&j->out);
     free(j);
@@ -439,15 +472,19 @@ static void job_done(uv_work_t *w, int status)
 
 /*
  * The buffered body of `req` (a final response, fully read, its connection released) is
- * encoded: decodes it, then completes the request.
+ * encoded, or is JSON to read ahead (hr__request_wants_tape): decodes it and reads it ahead,
+ * then completes the request. The work goes to the thread pool unless it is small: an
+ * encoded body under INLINE_MAX_BYTES is decoded here (and not read ahead).
  */
 void hr__request_decode(hr_request_t *req)
 {
     hr_client_t *c = req->client;
-    if (req->body_out.len >= INLINE_MAX_BYTES) {
+    bool tape = hr__request_wants_tape(req);
+    if (req->body_out.len >= INLINE_MAX_BYTES || (tape && req->decoder == NULL)) {
         hr_decode_job_t *j = calloc(1, sizeof(*j));
         if (j != NULL) {
             j->req = req;
+            j->tape = tape;
             HR_SWAP(hr_buf_t, j->in, req->body_out);
             if (uv_queue_work(c->loop, &j->work, job_run, job_done) == 0) {
                 req->job = j;
@@ -457,7 +494,11 @@ void hr__request_decode(hr_request_t *req)
             HR_SWAP(hr_buf_t, j->in, req->body_out);
             free(j);
         }
-        /* no job: decode here */
+        /* no job: decode here, without the read ahead */
+    }
+    if (req->decoder == NULL) {
+        hr__client_request_done(c, req);
+        return;
     }
     hr_buf_t out = {0};
     char msg[160];

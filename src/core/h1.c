@@ -161,6 +161,20 @@ static bool ieq_lit(const char *a, size_t n, const char *lit)
     return true;
 }
 
+/* A Content-Type value naming JSON: application/json, or any type/subtype+json (RFC 6839),
+ * letters in any case, parameters after ';' ignored. */
+static bool is_json_type(const char *v, size_t n)
+{
+    size_t end = 0;
+    while (end < n && v[end] != ';' && v[end] != ' ' && v[end] != '\t')
+        end++;
+    const char *slash = memchr(v, '/', end);
+    if (slash == NULL)
+        return false;
+    return ieq_lit(v, end, "application/json") ||
+           (end - (size_t)(slash - v) > 5 && ieq_lit(v + end - 5, 5, "+json"));
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     hr_conn_t *c = conn_of(p);
@@ -190,6 +204,10 @@ static int on_header_value_complete(llhttp_t *p)
         req->seen |= HR_SEEN_CONTENT_ENCODING;
     else if (c->field.len == 8 && memcmp(c->field.data, "location", 8) == 0)
         req->seen |= HR_SEEN_LOCATION;
+    else if (req->json_ahead && c->field.len == 12 &&
+             memcmp(c->field.data, "content-type", 12) == 0 &&
+             is_json_type(c->value.data ? c->value.data : "", c->value.len))
+        req->seen |= HR_SEEN_JSON;
     if (c->field.len == 17 && memcmp(c->field.data, "transfer-encoding", 17) == 0) {
         /* We never send TE, so anything but one "chunked" is unsolicited framing. */
         if (c->te_seen || !ieq_lit(c->value.data ? c->value.data : "", c->value.len, "chunked"))

@@ -152,6 +152,14 @@ hr_request_t *hr_request_copy(const hr_request_t *tmpl);
 void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs);
 /* Any thread, before the request is started: decode content codings (default on). */
 void hr_request_set_decode(hr_request_t *req, int decode);
+/* Any thread, before the request is started: JSON read ahead (default off). When the final
+ * response of a buffered request says Content-Type application/json (or a "+json" type) and
+ * its body is between HR_JSON_AHEAD_MIN and HR_JSON_AHEAD_MAX bytes, the body is parsed into a
+ * tape (see hr_json_tape_parse) on the loop's thread pool before the request completes; take
+ * it with hr_request_take_json_tape(). */
+void hr_request_set_json_ahead(hr_request_t *req, int on);
+#define HR_JSON_AHEAD_MIN (32u * 1024)
+#define HR_JSON_AHEAD_MAX (16u * 1024 * 1024)
 /*
  * Any thread, before the request is started: a streamed body of segments, sent with
  * Transfer-Encoding: chunked. Each segment is memory (borrowed like a plain body) or a file
@@ -194,6 +202,10 @@ const char *hr_request_body(const hr_request_t *req, size_t *len);
  * that keeps the body beyond the request. */
 char *hr_request_take_body(hr_request_t *req, size_t *len);
 void hr_body_free(char *body);
+/* Any thread, after the completion callback: the JSON tape made by the read ahead, which the
+ * caller then owns (hr_json_tape_free), or NULL (not asked for, not a JSON body, its size out
+ * of range, or not a document the tape takes: the caller parses the body itself). */
+struct hr_json_tape_s *hr_request_take_json_tape(hr_request_t *req);
 /* Final URL (the request URL until redirects are followed). */
 const char *hr_request_url(const hr_request_t *req, size_t *len);
 /* The serialised request head (valid for the request's lifetime). */
@@ -210,6 +222,48 @@ int hr_request_tls_resumed(const hr_request_t *req);
 const char *hr_request_tls_version(const hr_request_t *req);
 
 const char *hr_strerror(int err);
+
+/* --- JSON tapes --------------------------------------------------------------------------- */
+
+/* A JSON document as a flat sequence of values, depth first: an array's or an object's entry
+ * is followed by its children (an object's as key, value, key, value...). Strings and the
+ * numbers the fast conversion cannot decide are given as byte ranges of the document, to be
+ * decoded by the reader; a string's range is between its quotes, not yet unescaped or checked
+ * as UTF-8. */
+typedef enum {
+    HR_JSON_NULL = 1,
+    HR_JSON_FALSE,
+    HR_JSON_TRUE,
+    HR_JSON_INT,        /* v.i */
+    HR_JSON_FLOAT,      /* v.d (infinite for Infinity, -Infinity) */
+    HR_JSON_INT_TEXT,   /* an integer of more than 18 digits: text at v.u, len bytes */
+    HR_JSON_FLOAT_TEXT, /* a float for the exact conversion: text at v.u, len bytes */
+    HR_JSON_STR,        /* raw string bytes at v.u, len bytes */
+    HR_JSON_ARRAY,      /* len items follow */
+    HR_JSON_OBJECT,     /* len members follow, each a HR_JSON_STR key and a value */
+} hr_json_kind_t;
+
+typedef struct {
+    uint32_t kind;
+    uint32_t len;
+    union {
+        int64_t i;
+        double d;
+        uint64_t u;
+    } v;
+} hr_json_entry_t;
+
+typedef struct hr_json_tape_s hr_json_tape_t;
+
+/* Containers nested deeper than this make hr_json_tape_parse() give up. */
+#define HR_JSON_TAPE_DEPTH 256
+
+/* The tape of the JSON document buf[0..len), or NULL when the document is invalid, when it
+ * nests deeper than HR_JSON_TAPE_DEPTH or holds NaN, or out of memory. Strings are delimited
+ * but not checked: a reader that decodes them must still reject invalid ones. Any thread. */
+hr_json_tape_t *hr_json_tape_parse(const char *buf, size_t len);
+const hr_json_entry_t *hr_json_tape_entries(const hr_json_tape_t *t, size_t *n);
+void hr_json_tape_free(hr_json_tape_t *t);
 
 /* Process-wide counters of live engine objects, for leak checks. */
 typedef struct {

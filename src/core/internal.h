@@ -111,6 +111,7 @@ typedef struct hr_decode_job_s hr_decode_job_t;
 struct hr_request_s;
 void hr__request_decode(struct hr_request_s *req);
 void hr__request_decode_cancel(struct hr_request_s *req);
+bool hr__request_wants_tape(const struct hr_request_s *req);
 
 struct hr_parts_s;
 void hr__parts_free(struct hr_parts_s *parts);
@@ -150,6 +151,7 @@ struct hr_request_s {
     bool user_cl;
     bool is_upload;
     bool decode;
+    bool json_ahead; /* hr_request_set_json_ahead() */
     struct hr_parts_s *parts; /* streamed body (files), NULL for a plain body */
     char *url; /* NUL-terminated copy: the current URL (changes on redirects) */
     size_t url_len;
@@ -186,6 +188,7 @@ struct hr_request_s {
     size_t nheaders;
     uint8_t seen; /* HR_SEEN_*: headers of the current response worth a lookup */
     hr_buf_t body_out;
+    struct hr_json_tape_s *json_tape; /* made by the read ahead */
 
     int err;
     char *errmsg; /* HR_ERRMSG_SIZE bytes, allocated by the first failure (most requests
@@ -195,6 +198,7 @@ struct hr_request_s {
 #define HR_SEEN_SET_COOKIE 1
 #define HR_SEEN_CONTENT_ENCODING 2
 #define HR_SEEN_LOCATION 4
+#define HR_SEEN_JSON 8 /* Content-Type says JSON (only looked at with json_ahead) */
 
 void hr__request_fail(hr_request_t *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -614,6 +614,7 @@ hr_request_t *hr_request_copy(const hr_request_t *t)
 void hr_request_set_timeout(hr_request_t *req, uint64_t timeout_ms) { req->timeout_ms = timeout_ms; }
 void hr_request_set_stream(hr_request_t *req, const hr_stream_cb_t *cbs) { req->stream = cbs; }
 void hr_request_set_decode(hr_request_t *req, int decode) { req->decode = decode != 0; }
+void hr_request_set_json_ahead(hr_request_t *req, int on) { req->json_ahead = on != 0; }
 void hr_request_set_data(hr_request_t *req, void *data) { req->data = data; }
 void *hr_request_get_data(const hr_request_t *req) { return req->data; }
 
@@ -631,6 +632,7 @@ void hr_request_free(hr_request_t *req)
     hr_buf_free(&req->jar_cookie);
     hr_buf_free(&req->headers);
     hr_buf_free(&req->body_out);
+    hr_json_tape_free(req->json_tape);
     hr__decoder_free(req->decoder);
     hr__parts_free(req->parts);
     free(req);
@@ -682,6 +684,13 @@ char *hr_request_take_body(hr_request_t *req, size_t *len)
 }
 
 void hr_body_free(char *body) { free(body); }
+
+hr_json_tape_t *hr_request_take_json_tape(hr_request_t *req)
+{
+    hr_json_tape_t *t = req->json_tape;
+    req->json_tape = NULL;
+    return t;
+}
 
 const char *hr_request_head(const hr_request_t *req, size_t *len)
 {

@@ -704,3 +704,129 @@ PyObject *hr_json_loads(const char *buf, Py_ssize_t len)
     parser_free(&ps);
     return result;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* from a tape                                                                              */
+
+/* An open container while a tape is built: a list being filled at idx, or a dict and the
+ * key of the value that comes next (NULL while a key is due). */
+typedef struct {
+    PyObject *c;
+    PyObject *key;
+    Py_ssize_t idx;
+    uint32_t left; /* children still to come */
+} tframe_t;
+
+/* A string or key from its raw bytes: the tape gives where it lies, this file's decoder
+ * checks and decodes it, and must end exactly at the tape's closing quote. */
+static PyObject *tape_string(parser_t *ps, const hr_json_entry_t *e, bool key)
+{
+    const unsigned char *s = ps->start + e->v.u;
+    ps->p = s;
+    PyObject *str = key ? parse_key(ps) : parse_string(ps);
+    if (str != NULL && ps->p != s + e->len + 1)
+        Py_CLEAR(str); /* cannot happen: the tape and this decoder delimit strings alike */
+    return str;
+}
+
+static PyObject *tape_scalar(parser_t *ps, const hr_json_entry_t *e)
+{
+    switch (e->kind) {
+    case HR_JSON_NULL:
+        return Py_NewRef(Py_None);
+    case HR_JSON_FALSE:
+        return Py_NewRef(Py_False);
+    case HR_JSON_TRUE:
+        return Py_NewRef(Py_True);
+    case HR_JSON_INT:
+        return PyLong_FromLongLong(e->v.i);
+    case HR_JSON_FLOAT:
+        return PyFloat_FromDouble(e->v.d);
+    case HR_JSON_INT_TEXT:
+    case HR_JSON_FLOAT_TEXT: {
+        const unsigned char *s = ps->start + e->v.u;
+        return number_from_text(s, s + e->len, e->kind == HR_JSON_FLOAT_TEXT);
+    }
+    case HR_JSON_STR:
+        return tape_string(ps, e, false);
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *build_tape(parser_t *ps, const hr_json_entry_t *e, size_t n)
+{
+    tframe_t frames[HR_JSON_TAPE_DEPTH];
+    int depth = 0;
+    PyObject *value = NULL;
+    size_t i = 0;
+    while (i < n) {
+        tframe_t *top = depth > 0 ? &frames[depth - 1] : NULL;
+        const hr_json_entry_t *x = &e[i++];
+        if (top != NULL && top->key == NULL && PyDict_CheckExact(top->c)) {
+            if (x->kind != HR_JSON_STR || (top->key = tape_string(ps, x, true)) == NULL)
+                goto fail;
+            continue;
+        }
+        if (x->kind == HR_JSON_ARRAY || x->kind == HR_JSON_OBJECT) {
+            PyObject *c = x->kind == HR_JSON_ARRAY ? PyList_New(x->len) : PyDict_New();
+            if (c == NULL)
+                goto fail;
+            if (x->len > 0) {
+                if (depth == HR_JSON_TAPE_DEPTH) {
+                    Py_DECREF(c);
+                    goto fail;
+                }
+                frames[depth++] = (tframe_t){.c = c, .key = NULL, .idx = 0, .left = x->len};
+                continue;
+            }
+            value = c;
+        } else if ((value = tape_scalar(ps, x)) == NULL) {
+            goto fail;
+        }
+        /* a complete value: into its container, closing each container it completes */
+        for (;;) {
+            if (depth == 0)
+                return i == n ? value : (Py_DECREF(value), NULL);
+            tframe_t *f = &frames[depth - 1];
+            if (f->key == NULL) {
+                PyList_SET_ITEM(f->c, f->idx++, value);
+            } else {
+                int rc = PyDict_SetItem(f->c, f->key, value);
+                Py_DECREF(value);
+                Py_CLEAR(f->key);
+                if (rc < 0)
+                    goto fail;
+            }
+            value = NULL;
+            if (--f->left > 0)
+                break;
+            value = f->c;
+            depth--;
+        }
+    }
+fail:
+    /* a list's unfilled slots are NULL, which its deallocation skips */
+    while (depth > 0) {
+        depth--;
+        Py_DECREF(frames[depth].c);
+        Py_XDECREF(frames[depth].key);
+    }
+    return NULL;
+}
+
+PyObject *hr_json_from_tape(const hr_json_tape_t *tape, const char *buf, Py_ssize_t len)
+{
+    size_t n;
+    const hr_json_entry_t *e = hr_json_tape_entries(tape, &n);
+    parser_t ps;
+    parser_init(&ps, buf, len);
+    int gc_was_enabled = PyGC_Disable();
+    PyObject *result = build_tape(&ps, e, n);
+    if (gc_was_enabled)
+        PyGC_Enable();
+    if (result == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "invalid JSON (httpr's native decoder, from a tape)");
+    parser_free(&ps);
+    return result;
+}

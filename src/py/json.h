@@ -7,6 +7,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "hr.h"
+
 /* Parse the JSON document buf[0..len) (UTF-8, need not be NUL-terminated).
  *
  * Returns a new reference to what json.loads() returns for the same text, or NULL with an
@@ -15,6 +17,11 @@
  * as usual. The caller decides a ValueError with json itself, which words the error. The GIL
  * must be held; no Python code runs during the call. */
 PyObject *hr_json_loads(const char *buf, Py_ssize_t len);
+
+/* The same for a document the engine read ahead (hr_json_tape_parse() of buf[0..len)): the
+ * Python objects are built from the tape, strings decoded from buf. Same results and errors
+ * as hr_json_loads() (ValueError when a string in it is invalid). */
+PyObject *hr_json_from_tape(const hr_json_tape_t *tape, const char *buf, Py_ssize_t len);
 
 /* Containers nested deeper than this are left to json (whose limit is the recursion limit,
  * which depends on the caller's stack depth: below it, both accept the same documents). */

@@ -539,6 +539,7 @@ typedef struct {
     PyObject *raw_headers;
     char *body; /* the engine's buffer (hr_request_take_body), NULL once `content` is built */
     Py_ssize_t body_len;
+    hr_json_tape_t *tape; /* the engine's JSON read ahead of the body, until json() uses it */
 } ResponseBaseObject;
 
 static void ResponseBase_dealloc(PyObject *op)
@@ -552,6 +553,7 @@ static void ResponseBase_dealloc(PyObject *op)
     Py_CLEAR(o->content);
     Py_CLEAR(o->raw_headers);
     hr_body_free(o->body);
+    hr_json_tape_free(o->tape);
     tp->tp_free(op);
     Py_DECREF(tp);
 }
@@ -572,15 +574,33 @@ static PyObject *ResponseBase_get_content(PyObject *op, void *closure)
     return Py_NewRef(o->content);
 }
 
-/* _json_native() -> object: the body parsed by json.c where it lies (no bytes copy);
+/* _json_native() -> object: the body parsed by json.c where it lies (no bytes copy), built
+ * from the engine's read ahead when there is one (used once: a second call parses);
  * ValueError when that decoder does not accept it (Response.json() then asks json). */
 static PyObject *ResponseBase_json_native(PyObject *op, PyObject *unused)
 {
     ResponseBaseObject *o = (ResponseBaseObject *)op;
     (void)unused;
-    if (o->content != NULL)
-        return hr_json_loads(PyBytes_AS_STRING(o->content), PyBytes_GET_SIZE(o->content));
-    return hr_json_loads(o->body ? o->body : "", o->body_len);
+    const char *buf = o->body ? o->body : "";
+    Py_ssize_t len = o->body_len;
+    if (o->content != NULL) {
+        buf = PyBytes_AS_STRING(o->content);
+        len = PyBytes_GET_SIZE(o->content);
+    }
+    if (o->tape != NULL) {
+        hr_json_tape_t *tape = o->tape;
+        o->tape = NULL;
+        PyObject *res = hr_json_from_tape(tape, buf, len);
+        hr_json_tape_free(tape);
+        return res;
+    }
+    return hr_json_loads(buf, len);
+}
+
+static PyObject *ResponseBase_get_json_ahead(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((ResponseBaseObject *)op)->tape != NULL);
 }
 
 static PyMemberDef ResponseBase_members[] = {
@@ -594,6 +614,8 @@ static PyMemberDef ResponseBase_members[] = {
 static PyGetSetDef ResponseBase_getset[] = {
     {"content", ResponseBase_get_content, NULL, "The body (bytes), content codings decoded.",
      NULL},
+    {"_json_ahead", ResponseBase_get_json_ahead, NULL,
+     "Whether the engine read the body's JSON ahead and json() has not used it yet.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -662,6 +684,7 @@ static PyObject *build_result(modstate *st, preq_t *r)
     size_t len, count;
     o->body = hr_request_take_body(r->core, &len);
     o->body_len = (Py_ssize_t)len;
+    o->tape = hr_request_take_json_tape(r->core);
     const char *hdrs = hr_request_headers(r->core, &len, &count);
     o->raw_headers = PyBytes_FromStringAndSize(hdrs, (Py_ssize_t)len);
     if (o->raw_headers == NULL) {
@@ -1681,6 +1704,7 @@ static preq_t *make_request(RClientObject *self, modstate *st, PyObject *const *
             tmpl_remember(self, method, url, headers, core);
     }
     hr_request_set_timeout(core, timeout_ms);
+    hr_request_set_json_ahead(core, 1); /* Response.json() then builds from the tape */
     PyObject *keep = NULL; /* what the engine borrows from: the bytes, or a tuple of parts */
     if (parts) {
         /* a tuple copy: the caller's list may change, the parts must not */
@@ -2204,6 +2228,29 @@ static PyObject *mod_json_loads(PyObject *module, PyObject *data)
     return res;
 }
 
+/* _json_tape_loads(data: bytes-like) -> object: the engine's read ahead and the build from
+ * its tape, as Response.json() uses them; LookupError when the engine makes no tape,
+ * ValueError when the build declines. */
+static PyObject *mod_json_tape_loads(PyObject *module, PyObject *data)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *res = NULL;
+    hr_json_tape_t *tape;
+    Py_BEGIN_ALLOW_THREADS
+    tape = hr_json_tape_parse(view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS
+    if (tape == NULL)
+        PyErr_SetString(PyExc_LookupError, "no tape");
+    else
+        res = hr_json_from_tape(tape, view.buf, view.len);
+    hr_json_tape_free(tape);
+    PyBuffer_Release(&view);
+    return res;
+}
+
 static PyMethodDef module_methods[] = {
     {"_test_hooks", (PyCFunction)(void (*)(void))mod_test_hooks, METH_FASTCALL,
      "_test_hooks(complete_delay_us[, drain_max[, tick_delay_us]]) -> int: testing only "
@@ -2213,6 +2260,8 @@ static PyMethodDef module_methods[] = {
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
     {"_shutdown", mod_shutdown, METH_NOARGS, "Stop the reactor and completion threads."},
     {"_json_loads", mod_json_loads, METH_O, "_json_loads(data) -> object: JSON bytes to Python."},
+    {"_json_tape_loads", mod_json_tape_loads, METH_O,
+     "_json_tape_loads(data) -> object: the same through the engine's tape (testing)."},
     {NULL, NULL, 0, NULL},
 };
 
