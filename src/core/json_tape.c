@@ -237,6 +237,14 @@ hr_json_tape_t *hr_json_tape_parse(const char *buf, size_t len)
     if (!parse_document(tp))
         goto fail;
     free(tp);
+    if (t->cap - t->n > t->n / 4 + 64) {
+        /* the guess was high (strings, long numbers): give the rest back while it waits */
+        hr_json_entry_t *e = realloc(t->e, t->n * sizeof(*e));
+        if (e != NULL) {
+            t->e = e;
+            t->cap = t->n;
+        }
+    }
     return t;
 fail:
     free(tp);
