@@ -1,5 +1,5 @@
 /*
- * json_num.h — JSON numbers for both JSON decoders: json_tape.c (the engine's, off the
+ * json_num.h — JSON numbers (and whitespace) for both JSON decoders: json_tape.c (the engine's, off the
  * caller's thread) and src/py/json.c (the binding's). Header-only (static inline), so that
  * each decoder's number loop is compiled into it; no Python.h.
  *
@@ -284,6 +284,16 @@ static inline void significand_slow(const unsigned char *s, const unsigned char 
     *w = v;
     *exp10 = x;
     *truncated = trunc;
+}
+
+/* Past the whitespace at p. JSON's is exactly these four; json rejects any other (form feed,
+ * NBSP, ...). */
+static inline const unsigned char *hr__json_skip_ws(const unsigned char *p,
+                                                    const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 typedef enum {

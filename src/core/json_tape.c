@@ -52,10 +52,7 @@ static hr_json_entry_t *put(tape_parser_t *tp, uint32_t kind)
 
 static inline void skip_ws(tape_parser_t *tp)
 {
-    const unsigned char *p = tp->p, *end = tp->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    tp->p = p;
+    tp->p = hr__json_skip_ws(tp->p, tp->end);
 }
 
 /* A string at tp->p (just past its opening quote): delimited, not decoded. A backslash

@@ -173,13 +173,9 @@ static PyObject *pop_array(parser_t *ps)
     return list;
 }
 
-/* JSON whitespace is exactly these four; json rejects any other (form feed, NBSP, ...). */
 static inline void skip_ws(parser_t *ps)
 {
-    const unsigned char *p = ps->p, *end = ps->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    ps->p = p;
+    ps->p = hr__json_skip_ws(ps->p, ps->end);
 }
 
 /* ---------------------------------------------------------------------------------------- */
