@@ -415,8 +415,8 @@ static void finish_response(hr_conn_t *conn)
     hr__conn_released(conn, reusable);
     if (req->redirecting)
         hr__request_follow(req); /* the next hop, without a trip back to the caller */
-    else if (req->stream == NULL && (req->decoder != NULL || hr__request_wants_tape(req)))
-        hr__request_decode(req); /* completes it once the body is decoded / read ahead */
+    else if (req->stream == NULL)
+        hr__request_decode(req); /* decodes / reads ahead if needed, then completes it */
     else
         hr__client_request_done(c, req);
 }

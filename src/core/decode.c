@@ -424,7 +424,7 @@ static bool tape_size_ok(size_t n)
 
 /* A buffered body read with JSON read ahead asked for, labelled JSON: whether its size
  * (as received: before content codings are undone) calls for a job. */
-bool hr__request_wants_tape(const hr_request_t *req)
+static bool wants_tape(const hr_request_t *req)
 {
     return req->json_ahead && (req->seen & HR_SEEN_JSON) &&
            (req->decoder != NULL || tape_size_ok(req->body_out.len));
@@ -471,16 +471,17 @@ static void job_done(uv_work_t *w, int status)
 }
 
 /*
- * The buffered body of `req` (a final response, fully read, its connection released) is
- * encoded, or is JSON to read ahead (hr__request_wants_tape): decodes it and reads it ahead,
- * then completes the request. The work goes to the thread pool unless it is small: an
- * encoded body under INLINE_MAX_BYTES is decoded here (and not read ahead).
+ * The buffered body of `req` (a final response, fully read, its connection released):
+ * decodes it when it is encoded and reads it ahead when it is JSON to read ahead
+ * (wants_tape), then completes the request; a body with neither completes at once. The work
+ * goes to the thread pool unless it is small: an encoded body under INLINE_MAX_BYTES is
+ * decoded here (and not read ahead).
  */
 void hr__request_decode(hr_request_t *req)
 {
     hr_client_t *c = req->client;
-    bool tape = hr__request_wants_tape(req);
-    if (req->body_out.len >= INLINE_MAX_BYTES || (tape && req->decoder == NULL)) {
+    bool tape = wants_tape(req);
+    if (req->decoder != NULL ? req->body_out.len >= INLINE_MAX_BYTES : tape) {
         hr_decode_job_t *j = calloc(1, sizeof(*j));
         if (j != NULL) {
             j->req = req;

@@ -111,7 +111,6 @@ typedef struct hr_decode_job_s hr_decode_job_t;
 struct hr_request_s;
 void hr__request_decode(struct hr_request_s *req);
 void hr__request_decode_cancel(struct hr_request_s *req);
-bool hr__request_wants_tape(const struct hr_request_s *req);
 
 struct hr_parts_s;
 void hr__parts_free(struct hr_parts_s *parts);
