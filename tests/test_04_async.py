@@ -460,6 +460,41 @@ def check_cross_talk(results) -> None:
             assert r.content == str(i).encode(), f"request {i} got the response {r.content!r}"
 
 
+def large_poison_script(conn):
+    """Serve /id/<n>: 256 KiB naming n, and a stray response right behind it, in one send.
+
+    The client reads a body of known length only up to its end, so the stray response is
+    still in the socket when the next request (queued behind the cap) takes the connection.
+    """
+    while True:
+        req = conn.read_request()
+        if req is None:
+            return
+        ident = req.target.rsplit("/", 1)[-1]
+        conn.send(response(200, ident.encode().rjust(256 * 1024, b".")) + response(200, b"POISON"))
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
+async def test_stray_response_behind_a_large_body_reaches_nobody(scripted_server, stream):
+    """MR-50/51 when the stray bytes are not in the read that ended the body."""
+    scripted_server.set_script(large_poison_script)
+
+    async def one(client: httpr.AsyncClient, i: int) -> bytes:
+        url = f"{scripted_server.url}/id/{i}"
+        if not stream:
+            return (await client.get(url)).content
+        async with client.stream("GET", url) as r:
+            return b"".join([chunk async for chunk in r.aiter_bytes()])
+
+    async with httpr.AsyncClient(max_concurrency=1, timeout=10) as client:
+        bodies = await asyncio.gather(*(one(client, i) for i in range(12)))
+    for i, body in enumerate(bodies):
+        assert body == str(i).encode().rjust(256 * 1024, b"."), f"request {i}: {body[-40:]!r}"
+    assert len(scripted_server.connections) == 12  # none was reused
+
+
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
 async def test_cross_talk_oracle_async(scripted_server):

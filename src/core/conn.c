@@ -16,8 +16,10 @@
  * Errors on a request are captured here as a code plus message (hr__request_fail) before the
  * request is handed back; a connection that saw an error is closed, never pooled.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 
@@ -422,6 +424,27 @@ static void finish_response(hr_conn_t *conn)
 }
 
 /*
+ * The response ended exactly where a plain read that filled its buffer ended: reads of a body
+ * of known length stop at its end (alloc_cb), so whatever the server sent after it is still
+ * in the socket, where neither llhttp nor the idle connection's read has seen it, and a
+ * request waiting for a connection would take this one at once. Looks without reading (one
+ * syscall, only in this case): bytes there mean the connection is poisoned (they must never
+ * be read as the next request's response), the end of the stream that it is closing.
+ */
+static bool more_in_socket(hr_conn_t *conn)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)conn->tcp, &fd) != 0)
+        return true; /* can't tell: don't reuse */
+    char b;
+    ssize_t r;
+    do
+        r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    return !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/*
  * Response bytes (plaintext). Returns true when the caller must stop feeding this request:
  * it finished (the connection may already serve another), failed, or was paused.
  */
@@ -436,6 +459,12 @@ static bool on_plain(hr_conn_t *conn, const char *p, size_t n)
             conn->leftover = true;
         else if (conn->tls != NULL && hr__tls_more_data(conn))
             conn->leftover = true; /* more application data in TLS records already read */
+        else if (req->input_pending && conn->keep_alive &&
+                 (conn->tls != NULL || more_in_socket(conn)))
+            /* the read that ended the response filled its buffer: there may be more behind
+             * it. (TLS: a session ticket can't be told from a stray response without reading
+             * it, and a read ending exactly where the response does is rare: don't reuse.) */
+            conn->leftover = true;
         finish_response(conn);
         return true;
     }

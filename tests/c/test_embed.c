@@ -145,6 +145,20 @@ static void s_respond(sconn_t *c, const char *path)
         memcpy(out + 128 - hl, head, (size_t)hl);
         s_send(c, out + 128 - hl, (size_t)hl + n);
         free(out);
+    } else if (strcmp(path, "/big") == 0 || strcmp(path, "/big-then-more") == 0) {
+        /* -then-more: bytes nobody asked for right behind the body, in the same write */
+        static const char more[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        size_t n = strlen(large_text);
+        char *out = malloc(n + 128 + sizeof(more));
+        int hl = snprintf(out, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+        memcpy(out + hl, large_text, n);
+        n += (size_t)hl;
+        if (path[4] != '\0') {
+            memcpy(out + n, more, sizeof(more) - 1);
+            n += sizeof(more) - 1;
+        }
+        s_send(c, out, n);
+        free(out);
     } else if (strcmp(path, "/upload") == 0) {
         /* the head said chunked; the chunked body follows in this buffer or the next reads:
          * answer once the terminating chunk arrived (checked in s_on_read) */
@@ -263,6 +277,11 @@ static const tcase_t cases[] = {
     {"GET", "/tls-stall", HR_E_CONNECT_TIMEOUT, 0, NULL, 1, 200, 0, 0, 1},
     {"GET", "/tls-cancel", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 1},
     {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0},
+    /* the read stops at the body's end: the bytes after it, still in the socket, are seen
+     * all the same, and the next request (started from on_done) gets a new connection */
+    {"GET", "/big", 0, 200, large_text, -1, 0, 0, 0, 0},
+    {"GET", "/big-then-more", 0, 200, large_text, 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
