@@ -380,11 +380,59 @@ static void on_connect(uv_connect_t *creq, int status)
 
 /* ---- request / response ---- */
 
+/*
+ * A streamed response: memory of the consumer's (hr_stream_cb_t.get_buffer) for the next at
+ * most `max` bytes read, when they will all be body bytes passed on unchanged: the final
+ * response's body, neither decoded nor chunked, and never past its Content-Length (what
+ * follows belongs to the next message). NULL: read into the engine's own buffer.
+ */
+static char *lend_buffer(hr_conn_t *conn, size_t *len)
+{
+    hr_request_t *req = conn->req;
+    if (req == NULL || req->stream == NULL || req->stream->get_buffer == NULL ||
+        conn->state != HR_CONN_ACTIVE || !conn->headers_done || conn->msg_done ||
+        req->status < 200 || req->redirecting || req->decoder != NULL || conn->te_seen ||
+        req->paused)
+        return NULL;
+    if (conn->parser.flags & F_CONTENT_LENGTH) {
+        if (conn->parser.content_length == 0)
+            return NULL;
+        if (conn->parser.content_length < *len)
+            *len = (size_t)conn->parser.content_length;
+    } else if (!llhttp_message_needs_eof(&conn->parser)) {
+        return NULL;
+    }
+    char *p = req->stream->get_buffer(req, len);
+    if (p != NULL && *len == 0) {
+        req->stream->put_buffer(req);
+        p = NULL;
+    }
+    conn->lent = p;
+    return p;
+}
+
+/* The read into lent memory brought nothing: give it back (see hr_stream_cb_t). */
+static void unlend(hr_conn_t *conn)
+{
+    if (conn->lent == NULL)
+        return;
+    conn->lent = NULL;
+    conn->req->stream->put_buffer(conn->req);
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     hr_conn_t *conn = h->data;
     hr_request_t *req = conn->req;
     (void)suggested;
+    if (conn->tls == NULL) {
+        size_t len = 256 * 1024; /* one read syscall's worth; the consumer may lower it */
+        char *p = lend_buffer(conn, &len);
+        if (p != NULL) {
+            *buf = uv_buf_init(p, (unsigned)len);
+            return;
+        }
+    }
     /* The rest of a buffered plain body of known length is read straight into the body's
      * buffer: one copy less per byte (h1.c's sink sees its bytes already in place). Never
      * more than what is left of the body, so the next message can't land there. */
@@ -569,11 +617,17 @@ static void tls_drain(hr_conn_t *conn)
         hr_request_t *req = conn->req;
         if (req->paused)
             return;
-        int r = hr__tls_read(conn, c->rbuf, HR_READ_BUF_SIZE, msg, sizeof(msg));
+        size_t len = HR_READ_BUF_SIZE;
+        char *dst = lend_buffer(conn, &len);
+        if (dst == NULL)
+            dst = c->rbuf;
+        int r = hr__tls_read(conn, dst, len, msg, sizeof(msg));
         if (r > 0) {
-            on_plain(conn, c->rbuf, (size_t)r);
+            conn->lent = NULL; /* on_plain() hands the bytes to on_data() where they are */
+            on_plain(conn, dst, (size_t)r);
             continue; /* the loop re-checks what became of the connection */
         }
+        unlend(conn);
         if (r == 0)
             return;
         if (r == HR_TLS_EOF) {
@@ -632,6 +686,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     hr_conn_t *conn = s->data;
     if (conn->req != NULL) /* 0: libuv's read loop met EAGAIN; short: the socket is drained */
         conn->req->input_pending = nread == (ssize_t)buf->len;
+    if (nread > 0)
+        conn->lent = NULL; /* on_plain() hands the bytes to on_data() where they are */
+    else
+        unlend(conn);
     if (nread == 0)
         return;
     if (conn->tls != NULL) {

@@ -76,7 +76,10 @@ static int sink(void *ctx, const char *p, size_t n)
 {
     hr_request_t *req = ctx;
     if (req->stream != NULL) {
-        if (req->stream->on_data(req, p, n))
+        int rc = req->stream->on_data(req, p, n);
+        if (rc < 0)
+            return HR_E_NOMEM;
+        if (rc > 0)
             req->paused = true;
         return 0;
     }
@@ -304,7 +307,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         return 0;
     if (req->decoder != NULL && req->stream != NULL) {
         /* streamed: decoded as it comes; a buffered body is decoded whole at the end */
-        char msg[160];
+        char msg[160] = "out of memory"; /* what a failing sink leaves unsaid */
         int rc = hr__decoder_feed(req->decoder, at, n, sink, req, msg, sizeof(msg));
         return rc ? fail_code(p, rc, msg) : 0;
     }

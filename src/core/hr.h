@@ -81,11 +81,23 @@ typedef struct {
 
 /* Streaming: the body is handed over as it arrives instead of being buffered.
  * on_head runs once the final head (after redirects) is known; on_data gets decoded bytes and
- * returns non-zero to stop reading until hr_request_resume(). The completion callback still
- * runs once at the end. Loop thread. */
+ * returns non-zero to stop reading until hr_request_resume(), or a negative value when it
+ * could not keep the bytes (out of memory): the request then fails with HR_E_NOMEM. The
+ * completion callback still runs once at the end. Loop thread.
+ *
+ * get_buffer and put_buffer (optional, both or neither) let the body be read straight into
+ * the consumer's memory, saving a copy per byte. When the next bytes the engine reads are body
+ * bytes it passes on unchanged (no content coding, not chunked), it first asks get_buffer()
+ * where they may land: memory for at most *len bytes (the callback may lower *len), or NULL
+ * for the engine's own buffer. Then, before anything else happens on the loop, either
+ * on_data() gets what was read there, at that very address, or, when the read brought
+ * nothing (no data yet, the end of the stream, an error), put_buffer() gives the memory back.
+ * In between, the memory is the engine's. */
 typedef struct {
     void (*on_head)(hr_request_t *req);
     int (*on_data)(hr_request_t *req, const char *p, size_t n);
+    char *(*get_buffer)(hr_request_t *req, size_t *len);
+    void (*put_buffer)(hr_request_t *req);
 } hr_stream_cb_t;
 
 /* Called on the loop thread exactly once per started request, never from inside

@@ -242,6 +242,7 @@ typedef struct hr_conn_s {
     llhttp_t parser;
     hr_upload_t *upload;  /* streamed body being sent, or NULL */
     hr_tls_conn_t *tls;   /* https: the TLS state (tls.c), created once TCP connects */
+    char *lent;           /* a stream consumer's memory the current read lands in (get_buffer) */
     bool is_tls;
     int cb_err;           /* an llhttp callback failed the request with this (HPE_USER) */
 

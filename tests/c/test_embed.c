@@ -245,43 +245,67 @@ typedef struct {
     int cancel;            /* cancel right after starting */
     int upload;            /* send a streamed (chunked) body of two memory parts */
     int https;             /* https:// to this plain server: the handshake never completes */
+    int stream;            /* streamed (get_buffer): one of the STREAM_* below */
 } tcase_t;
 
+enum {
+    STREAM_IN_PLACE = 1, /* some bytes are read where get_buffer() said */
+    STREAM_GIVEN_BACK,   /* memory is lent, and given back (the read found the end) */
+    STREAM_ANY,          /* the body came with the head: whether memory is lent is not checked */
+    STREAM_NEVER_LENT,   /* chunked or encoded: the bytes on the wire are not the body's */
+};
+
 static const tcase_t cases[] = {
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 0, 0, 0, 0, 0},
-    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0, 0, 0},
-    {"HEAD", "/head", 0, 200, "", 0, 0, 0, 0, 0},
-    {"GET", "/interim", 0, 200, "ok", 0, 0, 0, 0, 0},
-    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0}, /* the close-delimited conn was not pooled */
-    {"GET", "/poison", 0, 204, "", 0, 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0}, /* poisoned conn was not pooled */
-    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
-    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
-    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
-    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
-    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0, 0, 0},
-    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0},
-    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0, 0, 0},
-    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0},
-    {"GET", "/cookie", 0, 200, "none", -1, 0, 0, 0, 0},
-    {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0, 0}, /* followed; sets sid=42 */
-    {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0, 0},  /* the jar sends it back */
-    {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0, 0},
-    {"GET", "/gzip-large", 0, 200, large_text, -1, 0, 0, 0, 0},
-    {"GET", "/gzip-large", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0},
-    {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 0, 0, 0, 0, 0, 0},
+    {"GET", "/chunked", 0, 200, "abcdefg", 0, 0, 0, 0, 0, 0},
+    {"HEAD", "/head", 0, 200, "", 0, 0, 0, 0, 0, 0},
+    {"GET", "/interim", 0, 200, "ok", 0, 0, 0, 0, 0, 0},
+    {"GET", "/close", 0, 200, "until-eof", 0, 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0, 0}, /* the close-delimited conn was not pooled */
+    {"GET", "/poison", 0, 204, "", 0, 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0, 0}, /* poisoned conn was not pooled */
+    {"GET", "/bad-status", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"GET", "/te-gzip", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"GET", "/cl-te", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"GET", "/many-headers", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"GET", "/reset-mid-body", HR_E_READ, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"POST", "/empty-close", HR_E_PROTOCOL, 0, NULL, -1, 0, 0, 0, 0, 0},
+    {"GET", "/stall", HR_E_READ_TIMEOUT, 0, NULL, -1, 200, 0, 0, 0, 0},
+    {"GET", "/stall", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0, 0},
+    {"GET", "/cookie", 0, 200, "none", -1, 0, 0, 0, 0, 0},
+    {"GET", "/redirect", 0, 200, "hello", -1, 0, 0, 0, 0, 0}, /* followed; sets sid=42 */
+    {"GET", "/cookie", 0, 200, "sid=42", -1, 0, 0, 0, 0, 0},  /* the jar sends it back */
+    {"GET", "/gzip", 0, 200, "compressed hello", -1, 0, 0, 0, 0, 0},
+    {"GET", "/gzip-large", 0, 200, large_text, -1, 0, 0, 0, 0, 0},
+    {"GET", "/gzip-large", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 0, 0},
+    {"POST", "/upload", 0, 200, "up", -1, 0, 0, 1, 0, 0},
     /* TLS state is torn down cleanly on a handshake timeout and on a cancel (valgrind) */
-    {"GET", "/tls-stall", HR_E_CONNECT_TIMEOUT, 0, NULL, 1, 200, 0, 0, 1},
-    {"GET", "/tls-cancel", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 1},
-    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0},
+    {"GET", "/tls-stall", HR_E_CONNECT_TIMEOUT, 0, NULL, 1, 200, 0, 0, 1, 0},
+    {"GET", "/tls-cancel", HR_E_CANCELLED, 0, NULL, -1, 0, 1, 0, 1, 0},
+    {"GET", "/hello", 0, 200, "hello", -1, 0, 0, 0, 0, 0},
+    /* streamed: a body of known length or ended by the close lands in the consumer's memory,
+     * never past its end; chunked or encoded ones are copied (the bytes differ on the wire) */
+    {.method = "GET", .path = "/big", .want_status = 200, .want_body = large_text,
+     .want_new_conn = -1, .stream = STREAM_IN_PLACE},
     /* the read stops at the body's end: the bytes after it, still in the socket, are seen
      * all the same, and the next request (started from on_done) gets a new connection */
-    {"GET", "/big", 0, 200, large_text, -1, 0, 0, 0, 0},
-    {"GET", "/big-then-more", 0, 200, large_text, 0, 0, 0, 0, 0},
-    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0},
+    {.method = "GET", .path = "/big-then-more", .want_status = 200, .want_body = large_text,
+     .want_new_conn = 0, .stream = STREAM_IN_PLACE},
+    {.method = "GET", .path = "/hello", .want_status = 200, .want_body = "hello",
+     .want_new_conn = 1, .stream = STREAM_ANY},
+    /* the same when the body is buffered (read in place into the body's buffer) */
+    {"GET", "/big-then-more", 0, 200, large_text, 0, 0, 0, 0, 0, 0},
+    {"GET", "/hello", 0, 200, "hello", 1, 0, 0, 0, 0, 0},
+    {.method = "GET", .path = "/close", .want_status = 200, .want_body = "until-eof",
+     .want_new_conn = -1, .stream = STREAM_GIVEN_BACK},
+    {.method = "GET", .path = "/chunked", .want_status = 200, .want_body = "abcdefg",
+     .want_new_conn = -1, .stream = STREAM_NEVER_LENT},
+    {.method = "GET", .path = "/gzip-large", .want_status = 200, .want_body = large_text,
+     .want_new_conn = -1, .stream = STREAM_NEVER_LENT},
+    {.method = "GET", .path = "/reset-mid-body", .want_err = HR_E_READ, .want_new_conn = -1,
+     .stream = STREAM_GIVEN_BACK},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -299,15 +323,106 @@ static void check(int ok, const char *what)
     }
 }
 
+/* ---- a streaming consumer that lends the engine its memory ---- */
+
+static struct {
+    char buf[sizeof(large_text) + 64];
+    size_t len;   /* bytes of the body so far */
+    char *lent;   /* what get_buffer() gave, until on_data() or put_buffer() */
+    size_t lent_len;
+    int gets, puts, heads;
+    size_t in_place; /* bytes on_data() found where get_buffer() said */
+} sink;
+
+static void sink_head(hr_request_t *req)
+{
+    (void)req;
+    sink.heads++;
+}
+
+#define CANARY 0xA5
+
+/* The lent memory past the first n bytes is as it was lent. */
+static int untouched_after(size_t n)
+{
+    for (size_t i = n; i < sink.lent_len; i++)
+        if ((unsigned char)sink.lent[i] != CANARY)
+            return 0;
+    return 1;
+}
+
+static char *sink_get_buffer(hr_request_t *req, size_t *len)
+{
+    (void)req;
+    check(sink.lent == NULL, "get_buffer() again before on_data() or put_buffer()");
+    size_t room = sizeof(sink.buf) - sink.len;
+    if (room == 0)
+        return NULL;
+    if (*len > 7000)
+        *len = 7000; /* lowered: the engine must read no more than this */
+    if (*len > room)
+        *len = room;
+    sink.gets++;
+    sink.lent = sink.buf + sink.len;
+    sink.lent_len = *len;
+    memset(sink.lent, CANARY, sink.lent_len); /* what the engine must not write stays so */
+    return sink.lent;
+}
+
+static void sink_put_buffer(hr_request_t *req)
+{
+    (void)req;
+    check(sink.lent != NULL, "put_buffer() with nothing lent");
+    check(sink.lent == NULL || untouched_after(0), "memory given back was written");
+    sink.lent = NULL;
+    sink.puts++;
+}
+
+static int sink_data(hr_request_t *req, const char *p, size_t n)
+{
+    (void)req;
+    check(sink.heads == 1, "on_data() before on_head()");
+    if (sink.lent != NULL) {
+        check(p == sink.lent && n <= sink.lent_len, "bytes read in place not where they were lent");
+        check(untouched_after(n), "written past the body's bytes (the next message's?)");
+        sink.in_place += n;
+    } else if (sink.len + n <= sizeof(sink.buf)) {
+        memcpy(sink.buf + sink.len, p, n);
+    } else {
+        check(0, "more body than expected");
+        return -1;
+    }
+    sink.lent = NULL;
+    sink.len += n;
+    return 0;
+}
+
+static const hr_stream_cb_t sink_cbs = {sink_head, sink_data, sink_get_buffer, sink_put_buffer};
+
 static void on_done(hr_request_t *req)
 {
     const tcase_t *t = &cases[current];
     int err = hr_request_error(req);
+    if (t->stream) {
+        check(sink.lent == NULL, "memory still lent at the end");
+        check(sink.puts <= sink.gets, "more put_buffer() than get_buffer()");
+        if (t->stream == STREAM_NEVER_LENT)
+            check(sink.gets == 0 && sink.in_place == 0, "a chunked or encoded body was lent memory");
+        else if (t->stream == STREAM_IN_PLACE)
+            check(sink.in_place > 0, "nothing was read in place");
+        else if (t->stream == STREAM_GIVEN_BACK)
+            check(sink.puts > 0, "the read that found the end did not give the memory back");
+        if (err == 0)
+            check(hr_request_status(req) == t->want_status, "status");
+        if (err == 0 && t->want_body)
+            check(sink.len == strlen(t->want_body) && memcmp(sink.buf, t->want_body, sink.len) == 0,
+                  "streamed body");
+    }
     if (err != t->want_err) {
         fprintf(stderr, "  got error %d (%s), want %d\n", err, hr_request_error_message(req),
                 t->want_err);
         check(0, "error code");
-    } else if (err == 0) {
+    } else if (err == 0 && !t->stream) {
         size_t len;
         const char *body = hr_request_body(req, &len);
         check(hr_request_status(req) == t->want_status, "status");
@@ -355,6 +470,10 @@ static void start_case(void)
         exit(2);
     }
     hr_request_set_timeout(req, t->timeout_ms ? t->timeout_ms : 5000);
+    if (t->stream) {
+        memset(&sink, 0, sizeof(sink));
+        hr_request_set_stream(req, &sink_cbs);
+    }
     if (t->upload) {
         hr_request_add_part_mem(req, "abc", 3);
         hr_request_add_part_mem(req, "defgh", 5);
