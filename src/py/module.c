@@ -41,6 +41,23 @@ static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_te
 /* A waiting consumer is woken when this much is buffered, or when the socket has nothing more
  * for now (or at the end, or on a pause): not for every 64 KiB read. */
 #define STREAM_NOTIFY_MIN (128 * 1024)
+/*
+ * The buffer is a queue of segments, each either the reactor's own memory (copied out into a
+ * new bytes object when taken) or a slab the consumer lent: a bytes object of STREAM_SLAB
+ * bytes that nobody else has seen yet. The engine reads the socket straight into the tail
+ * segment (hr_stream_cb_t.get_buffer); a lent slab, once closed, is returned to the consumer
+ * as it is. So a large body costs no copy between the kernel's and the one the caller gets,
+ * the way socket.recv() fills the bytes object it just created with the GIL released: the
+ * reactor gets a char * to the slab's payload and never sees the object (header, reference
+ * count), and writes only while the slab is open (see seg_t).
+ * Lending starts when the consumer finds STREAM_LEND_AFTER bytes waiting before the end (it
+ * is behind: a bulk transfer); a trickle (server-sent events) never makes it reserve slabs. Reads land in the tail while it
+ * has STREAM_READ_MIN bytes of room; own segments hold STREAM_OWN_SEG.
+ */
+#define STREAM_SLAB (256 * 1024)
+#define STREAM_OWN_SEG (64 * 1024)
+#define STREAM_READ_MIN (32 * 1024)
+#define STREAM_LEND_AFTER (64 * 1024)
 
 /* ---------------------------------------------------------------------------------------- */
 /* module state                                                                             */
@@ -80,20 +97,42 @@ typedef struct {
 
 struct PortObject;
 
+/*
+ * A segment of a stream's buffer: bytes [off, len) are not yet taken; the reactor appends at
+ * len. A lent slab (obj != NULL) is open while it is the tail and neither the reactor nor the
+ * end closed it: only then may the reactor write into it, and only once it is closed may the
+ * consumer take it, whole (off stays 0). Own segments are taken by copying, from the front,
+ * while the reactor may be appending behind. Every field is under the stream's mutex.
+ */
+typedef struct seg_s {
+    struct seg_s *next;
+    PyObject *obj;      /* a lent slab: the bytes object (the consumer's reference), or NULL */
+    char *base;         /* obj's bytes, or the memory after this header */
+    size_t cap, len, off;
+    int closed;         /* a lent slab the reactor no longer writes */
+} seg_t;
+
 /* The part of a request record only a streamed response needs (most requests are buffered:
  * 170 bytes less per request in flight). */
 typedef struct {
     /* shared with the reactor under sm */
     uv_mutex_t sm;
     uv_cond_t scv;
-    hr_buf_t sbuf;      /* decoded body bytes; those from soff on not yet taken */
-    size_t soff;
+    seg_t *head, *tail; /* the buffered body, oldest first */
+    seg_t *spare;       /* lent slabs not used yet (a stack) */
+    size_t avail;       /* bytes the consumer may take now (all but an open slab's) */
+    size_t open_len;    /* bytes in the open slab at the tail */
+    char *reading;      /* get_buffer() lent this address; the read has not come back */
+    uint64_t in_place;  /* bytes read straight into the buffer (for tests: _buffer_stats) */
     int head_ready;
     int done;           /* the engine completed (body complete, or an error) */
     int engine_paused;  /* on_data asked the engine to stop reading */
     size_t high;        /* high-water mark: STREAM_HIGH_MIN, doubled up to _MAX (reactor) */
     int want_notify;    /* an async reader waits: post the record on the next event */
+    int sync_waiting;   /* a reader without asyncio waits on scv */
     /* Python side only */
+    unsigned nlent;     /* slabs lent and not taken back (spare or queued) */
+    uint64_t handed;    /* slabs that became a chunk whole (for tests: _buffer_stats) */
     int head_delivered;
     int flight_released;
     PyObject *reader;   /* pending _aread() future */
@@ -102,7 +141,52 @@ typedef struct {
     uint64_t paused_at; /* uv_hrtime() of the last pause */
 } pstream_t;
 
-static inline size_t stream_avail(const pstream_t *s) { return s->sbuf.len - s->soff; }
+/* everything buffered, the open slab included (the high-water mark counts this) */
+static inline size_t stream_buffered(const pstream_t *s) { return s->avail + s->open_len; }
+
+/* Under sm: the open slab at the tail (if any) is closed: the consumer may take it. */
+static void seg_close_tail(pstream_t *s)
+{
+    seg_t *g = s->tail;
+    if (g != NULL && g->obj != NULL && !g->closed) {
+        g->closed = 1;
+        s->avail += s->open_len;
+        s->open_len = 0;
+    }
+}
+
+/* Under sm, the consumer's side: whether a read may return now. An open slab is closed here
+ * when no read is landing in it, so a consumer coming back for more gets all that arrived in
+ * the meantime, in one piece. */
+static int stream_ready(pstream_t *s)
+{
+    if (s->avail == 0 && s->open_len > 0 && s->reading == NULL)
+        seg_close_tail(s);
+    return s->avail > 0 || s->done;
+}
+
+/* Frees a segment that left the queue: own memory anywhere; a lent slab only with the GIL. */
+static void seg_free(seg_t *g)
+{
+    Py_XDECREF(g->obj);
+    free(g);
+}
+
+/* Frees the own segments of a stream whose record is being freed (any thread). A lent slab
+ * left here would need the GIL: the Python side gives them all back when the engine is done
+ * (stream_free_slabs), so this only happens in a process that is exiting; it is leaked. */
+static void stream_free_own(pstream_t *s)
+{
+    seg_t *lists[2] = {s->head, s->spare};
+    for (int i = 0; i < 2; i++) {
+        for (seg_t *g = lists[i], *next; g != NULL; g = next) {
+            next = g->next;
+            if (g->obj == NULL)
+                free(g);
+        }
+    }
+    s->head = s->tail = s->spare = NULL;
+}
 
 typedef struct {
     hr_msg_t msg;       /* the START message, embedded */
@@ -145,7 +229,7 @@ static void preq_unref(preq_t *r)
         if (r->st != NULL) {
             uv_cond_destroy(&r->st->scv);
             uv_mutex_destroy(&r->st->sm);
-            hr_buf_free(&r->st->sbuf);
+            stream_free_own(r->st);
             free(r->st);
         }
         hr_request_free(r->core);
@@ -773,6 +857,7 @@ static void on_complete(hr_request_t *core)
         }
         uv_mutex_lock(&r->st->sm);
         r->st->done = 1;
+        seg_close_tail(r->st);
         uv_cond_signal(&r->st->scv);
         uv_mutex_unlock(&r->st->sm);
         if (port != NULL) {
@@ -832,19 +917,26 @@ static void stream_tick(void)
     int delay = atomic_load_explicit(&hook_tick_delay_us, memory_order_relaxed);
     if (__builtin_expect(delay > 0, 0))
         uv_sleep((unsigned)(delay + 999) / 1000);
-    while (!hr_queue_empty(&notify_pending)) {
-        preq_t *r = HR_CONTAINER_OF(notify_pending.next, preq_t, notify_link);
+    hr_queue_t batch;
+    hr_queue_move(&notify_pending, &batch);
+    while (!hr_queue_empty(&batch)) {
+        preq_t *r = HR_CONTAINER_OF(batch.next, preq_t, notify_link);
         hr_queue_remove(&r->notify_link);
-        r->notify_queued = 0;
         pstream_t *s = r->st;
         uv_mutex_lock(&s->sm);
-        if (!s->done && !s->engine_paused && stream_avail(s) < STREAM_NOTIFY_MIN &&
+        if (!s->done && !s->engine_paused && stream_buffered(s) < STREAM_NOTIFY_MIN &&
             hr_request_input_pending(r->core)) {
-            /* more is being read right now: wake the consumer for a worthwhile amount, on
-             * the read that brings it (which queues the record again) */
+            /* more is being read right now: wake the consumer for a worthwhile amount. The
+             * record stays queued: should the next read find nothing after all, the next
+             * tick wakes the consumer for what is here. */
             uv_mutex_unlock(&s->sm);
+            hr_queue_insert_tail(&notify_pending, &r->notify_link);
             continue;
         }
+        r->notify_queued = 0;
+        if (s->open_len > 0 && (s->want_notify || s->sync_waiting))
+            seg_close_tail(s); /* a chunk for the waiting reader (the next read starts a new
+                                  slab); a busy one closes it when it comes back */
         int notify = s->want_notify;
         s->want_notify = 0;
         uv_cond_signal(&s->scv);
@@ -854,38 +946,127 @@ static void stream_tick(void)
     }
 }
 
-/* Returns 1 (pause reading) when the consumer is a high-water mark behind. */
+/* Reactor thread, under sm: a new tail segment with room for `need` bytes: a lent slab when
+ * one is spare and big enough, else own memory. NULL when out of memory. */
+static seg_t *seg_push(pstream_t *s, size_t need)
+{
+    seg_t *g = s->spare;
+    if (g != NULL && g->cap >= need) {
+        s->spare = g->next;
+    } else {
+        size_t cap = need > STREAM_OWN_SEG ? need : STREAM_OWN_SEG;
+        g = malloc(sizeof(*g) + cap);
+        if (g == NULL)
+            return NULL;
+        g->obj = NULL;
+        g->base = (char *)(g + 1);
+        g->cap = cap;
+    }
+    g->next = NULL;
+    g->len = g->off = 0;
+    g->closed = 0;
+    seg_close_tail(s);
+    if (s->tail != NULL)
+        s->tail->next = g;
+    else
+        s->head = g;
+    s->tail = g;
+    return g;
+}
+
+/* Under sm: the tail, when the reactor may still append to it (not a closed slab). */
+static inline seg_t *seg_writable_tail(pstream_t *s)
+{
+    seg_t *g = s->tail;
+    return g != NULL && !(g->obj != NULL && g->closed) ? g : NULL;
+}
+
+/* Reactor thread: where the engine may read the next body bytes (see hr_stream_cb_t). */
+static char *on_stream_get_buffer(hr_request_t *core, size_t *len)
+{
+    preq_t *r = hr_request_get_data(core);
+    pstream_t *s = r->st;
+    size_t want = *len < STREAM_READ_MIN ? *len : STREAM_READ_MIN;
+    uv_mutex_lock(&s->sm);
+    seg_t *g = seg_writable_tail(s);
+    if (g == NULL || g->cap - g->len < want)
+        g = seg_push(s, want);
+    char *p = NULL;
+    if (g != NULL) {
+        if (*len > g->cap - g->len)
+            *len = g->cap - g->len;
+        p = s->reading = g->base + g->len;
+    }
+    uv_mutex_unlock(&s->sm);
+    return p;
+}
+
+/* Reactor thread: the read into get_buffer()'s memory brought nothing. */
+static void on_stream_put_buffer(hr_request_t *core)
+{
+    preq_t *r = hr_request_get_data(core);
+    uv_mutex_lock(&r->st->sm);
+    r->st->reading = NULL;
+    int queue = r->st->open_len > 0;
+    uv_mutex_unlock(&r->st->sm);
+    if (queue && !r->notify_queued) {
+        /* a reader that came during the read could not close the slab: the tick will */
+        r->notify_queued = 1;
+        hr_queue_insert_tail(&notify_pending, &r->notify_link);
+    }
+}
+
+/* Reactor thread: body bytes, read in place (get_buffer) or to be copied. Returns 1 (pause
+ * reading) when the consumer is a high-water mark behind, -1 when out of memory. */
 static int on_stream_data(hr_request_t *core, const char *p, size_t n)
 {
     preq_t *r = hr_request_get_data(core);
     int pause;
     pstream_t *s = r->st;
     uv_mutex_lock(&s->sm);
-    if (s->soff > 0 && s->sbuf.cap - s->sbuf.len < n) {
-        /* room at the front that was taken: reuse it rather than grow */
-        memmove(s->sbuf.data, s->sbuf.data + s->soff, s->sbuf.len - s->soff);
-        s->sbuf.len -= s->soff;
-        s->soff = 0;
+    s->reading = NULL;
+    seg_t *g = seg_writable_tail(s);
+    size_t left = n;
+    if (g != NULL && p == g->base + g->len && n <= g->cap - g->len) {
+        g->len += n; /* already there */
+        s->in_place += n;
+        left = 0;
+        if (g->obj != NULL)
+            s->open_len += n;
+        else
+            s->avail += n;
     }
-    if (hr_buf_append(&s->sbuf, p, n) != 0) {
-        uv_mutex_unlock(&s->sm);
-        pause = 1; /* out of memory: stop reading; the consumer drains what is there */
-    } else {
-        pause = stream_avail(s) >= s->high;
-        if (pause) {
-            s->engine_paused = 1;
-            s->paused_at = uv_hrtime();
+    while (left > 0) {
+        if (g == NULL || g->len == g->cap) {
+            g = seg_push(s, left);
+            if (g == NULL)
+                break;
         }
-        uv_mutex_unlock(&s->sm);
+        size_t k = g->cap - g->len < left ? g->cap - g->len : left;
+        memcpy(g->base + g->len, p, k);
+        g->len += k;
+        p += k;
+        left -= k;
+        if (g->obj != NULL)
+            s->open_len += k;
+        else
+            s->avail += k;
     }
+    pause = stream_buffered(s) >= s->high;
+    if (pause) {
+        s->engine_paused = 1;
+        s->paused_at = uv_hrtime();
+    }
+    uv_mutex_unlock(&s->sm);
     if (!r->notify_queued) {
         r->notify_queued = 1;
         hr_queue_insert_tail(&notify_pending, &r->notify_link);
     }
-    return pause;
+    return left > 0 ? -1 : pause;
 }
 
-static const hr_stream_cb_t stream_cbs = {on_stream_head, on_stream_data};
+static const hr_stream_cb_t stream_cbs = {on_stream_head, on_stream_data, on_stream_get_buffer,
+                                          on_stream_put_buffer};
 
 static void on_message(hr_msg_t *m)
 {
@@ -1038,11 +1219,15 @@ typedef struct {
 
 /* Python thread: the stream has observed the engine's completion: drop the flight reference
  * (the reactor no longer touches the record). */
+static void stream_free_slabs(pstream_t *s, int all);
+
 static void stream_release_flight(preq_t *r)
 {
     if (r->st->flight_released)
         return;
     r->st->flight_released = 1;
+    /* the engine is done: spare slabs go back now; buffered ones too when nobody reads */
+    stream_free_slabs(r->st, r->st->so == NULL);
     Py_CLEAR(r->future);
     Py_CLEAR(r->body);
     Py_CLEAR(r->url);
@@ -1050,35 +1235,162 @@ static void stream_release_flight(preq_t *r)
     preq_unref(r);
 }
 
+/* Python thread: lends the reactor up to `n` more slabs (see STREAM_SLAB). Best effort: when
+ * memory is short the engine reads into its own segments, as before lending. */
+static void stream_lend(pstream_t *s, unsigned n)
+{
+    for (; n > 0; n--) {
+        seg_t *g = malloc(sizeof(*g));
+        PyObject *obj = g ? PyBytes_FromStringAndSize(NULL, STREAM_SLAB) : NULL;
+        if (obj == NULL) {
+            PyErr_Clear();
+            free(g);
+            return;
+        }
+        g->obj = obj;
+        g->base = PyBytes_AS_STRING(obj);
+        g->cap = STREAM_SLAB;
+        uv_mutex_lock(&s->sm);
+        g->next = s->spare;
+        s->spare = g;
+        uv_mutex_unlock(&s->sm);
+        s->nlent++;
+    }
+}
+
+/* Python thread, once the engine is done with the stream (it reads no more): gives back the
+ * spare slabs, and with `all` every buffered segment too (nobody will take them). */
+static void stream_free_slabs(pstream_t *s, int all)
+{
+    uv_mutex_lock(&s->sm);
+    seg_t *spare = s->spare, *queued = all ? s->head : NULL;
+    s->spare = NULL;
+    if (all) {
+        s->head = s->tail = NULL;
+        s->avail = s->open_len = 0;
+    }
+    uv_mutex_unlock(&s->sm);
+    seg_t *lists[2] = {spare, queued};
+    for (int i = 0; i < 2; i++) {
+        for (seg_t *g = lists[i], *next; g != NULL; g = next) {
+            next = g->next;
+            if (g->obj != NULL)
+                s->nlent--;
+            seg_free(g);
+        }
+    }
+}
+
 /*
- * Python thread: takes what the consumer may have now. Returns a new bytes object (possibly
- * empty), sets *finished when the body is complete and everything was taken, and *err to the
- * engine's error code when it ended in an error. NULL on a Python error.
+ * Python thread: takes what the consumer may have now: a closed slab whole, or a copy of up to
+ * STREAM_TAKE_MAX bytes of own memory. Returns a new bytes object (possibly empty), sets
+ * *finished when the body is complete and everything was taken, and *err to the engine's error
+ * code when it ended in an error. NULL on a Python error.
  */
 static PyObject *stream_take(preq_t *r, int *finished, int *err)
 {
     int resume = 0;
-    PyObject *data;
+    PyObject *data = NULL, *slab = NULL;
+    seg_t *dead = NULL;    /* left the queue: freed after the unlock */
+    seg_t *recycle = NULL; /* a slab partly filled, out of the queue */
+    size_t taken = 0;
+    unsigned lend = 0;
     pstream_t *s = r->st;
     uv_mutex_lock(&s->sm);
-    size_t k = stream_avail(s) < STREAM_TAKE_MAX ? stream_avail(s) : STREAM_TAKE_MAX;
-    data = PyBytes_FromStringAndSize(s->sbuf.data + s->soff, (Py_ssize_t)k);
-    if (data != NULL) {
-        s->soff += k;
-        if (s->soff == s->sbuf.len)
-            s->soff = s->sbuf.len = 0;
+    stream_ready(s);
+    seg_t *g;
+    /* drop what was taken, and empty slabs the end closed */
+    while ((g = s->head) != NULL && g->off == g->len &&
+           (g != s->tail || (g->obj != NULL && g->closed))) {
+        s->head = g->next;
+        if (s->tail == g)
+            s->tail = NULL;
+        g->next = dead;
+        dead = g;
     }
-    if (s->engine_paused && stream_avail(s) < s->high / 2) {
+    if (g != NULL && g->obj != NULL) {
+        if (g->closed) { /* (open, it is the tail and holds nothing takeable) */
+            s->head = g->next;
+            if (s->tail == g)
+                s->tail = NULL;
+            taken = g->len;
+            if (taken >= STREAM_SLAB - STREAM_READ_MIN) {
+                slab = g->obj; /* full: it becomes the chunk */
+                g->obj = NULL;
+                g->next = dead;
+                dead = g;
+            } else {
+                recycle = g; /* copied out below, then lent again */
+            }
+        }
+    } else if (g != NULL && g->len > g->off) {
+        taken = g->len - g->off < STREAM_TAKE_MAX ? g->len - g->off : STREAM_TAKE_MAX;
+        data = PyBytes_FromStringAndSize(g->base + g->off, (Py_ssize_t)taken);
+        if (data == NULL) {
+            taken = 0;
+        } else {
+            g->off += taken;
+            if (g->off == g->len && g == s->tail && s->reading == NULL)
+                g->off = g->len = 0; /* the reactor's next read may start at the front */
+        }
+    }
+    size_t waiting = s->avail;
+    s->avail -= taken;
+    if (s->engine_paused && stream_buffered(s) < s->high / 2) {
         s->engine_paused = 0;
         resume = 1;
     }
-    *finished = s->done && stream_avail(s) == 0;
+    *finished = s->done && s->avail == 0;
+    if (!s->done && waiting >= STREAM_LEND_AFTER && s->nlent < s->high / STREAM_SLAB)
+        lend = (unsigned)(s->high / STREAM_SLAB) - s->nlent; /* a bulk transfer: lend slabs */
     uv_mutex_unlock(&s->sm);
+    while (dead != NULL) {
+        seg_t *next = dead->next;
+        if (dead->obj != NULL)
+            s->nlent--;
+        seg_free(dead);
+        dead = next;
+    }
+    if (resume)
+        post_msg(r, HR_MSG_RESUME);
     *err = 0;
     if (*finished)
         *err = r->start_err ? r->start_err : hr_request_error(r->core);
-    if (resume)
-        post_msg(r, HR_MSG_RESUME);
+    if (recycle != NULL) {
+        /* Copied rather than trimmed: a slab handed over partly filled would be shrunk, and
+         * the allocator, left with odd-sized holes, gives the next slabs fresh pages: a page
+         * fault per 4 KiB, dearer than this copy. The slab is lent again, still warm. */
+        data = PyBytes_FromStringAndSize(recycle->base, (Py_ssize_t)recycle->len);
+        recycle->len = recycle->off = 0;
+        recycle->closed = 0;
+        uv_mutex_lock(&s->sm);
+        int keep = !s->done; /* (after the end nothing is read into it) */
+        if (keep) {
+            recycle->next = s->spare;
+            s->spare = recycle;
+        }
+        uv_mutex_unlock(&s->sm);
+        if (!keep) {
+            s->nlent--;
+            seg_free(recycle);
+        }
+        if (data == NULL)
+            return NULL; /* these bytes are lost; the reader gets the MemoryError */
+    } else if (slab != NULL) {
+        s->nlent--;
+        s->handed++;
+        /* unshared until now: trim the unused end (a realloc that shrinks in place; should it
+         * fail, these bytes are lost and the reader gets the MemoryError) */
+        if (taken < STREAM_SLAB && _PyBytes_Resize(&slab, (Py_ssize_t)taken) < 0)
+            return NULL;
+        data = slab;
+    } else if (data == NULL) {
+        if (PyErr_Occurred())
+            return NULL; /* the bytes were not taken */
+        data = PyBytes_FromStringAndSize(NULL, 0);
+    }
+    if (lend > 0 && data != NULL)
+        stream_lend(s, lend);
     return data;
 }
 
@@ -1119,9 +1431,12 @@ static PyObject *Stream_read(PyObject *op, PyObject *Py_UNUSED(ignored))
         int ready;
         Py_BEGIN_ALLOW_THREADS
         uv_mutex_lock(&r->st->sm);
-        if (stream_avail(r->st) == 0 && !r->st->done)
+        if (!stream_ready(r->st)) {
+            r->st->sync_waiting = 1;
             uv_cond_timedwait(&r->st->scv, &r->st->sm, (uint64_t)100 * 1000 * 1000);
-        ready = stream_avail(r->st) > 0 || r->st->done;
+            r->st->sync_waiting = 0;
+        }
+        ready = stream_ready(r->st);
         uv_mutex_unlock(&r->st->sm);
         Py_END_ALLOW_THREADS
         if (ready)
@@ -1148,7 +1463,7 @@ static void stream_fulfill_reader(StreamObject *so)
     /* An event can be stale: posted for data an earlier read already took. Resolving the
      * reader then would hand it b"" before the end, which reads as the end of the body. */
     uv_mutex_lock(&r->st->sm);
-    int ready = stream_avail(r->st) > 0 || r->st->done;
+    int ready = stream_ready(r->st);
     if (!ready)
         r->st->want_notify = 1; /* the reader keeps waiting for the next event */
     uv_mutex_unlock(&r->st->sm);
@@ -1220,7 +1535,7 @@ static PyObject *Stream_aread(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     r->st->reader = Py_NewRef(fut);
     uv_mutex_lock(&r->st->sm);
-    int ready = stream_avail(r->st) > 0 || r->st->done;
+    int ready = stream_ready(r->st);
     if (!ready)
         r->st->want_notify = 1; /* the reactor posts this record on its next event */
     uv_mutex_unlock(&r->st->sm);
@@ -1266,6 +1581,17 @@ static PyObject *Stream_get_high_water(PyObject *op, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(high);
 }
 
+/* (bytes read straight into the buffer, slabs that became a chunk whole): tests check that
+ * the copy-free paths are taken */
+static PyObject *Stream_get_buffer_stats(PyObject *op, void *Py_UNUSED(closure))
+{
+    pstream_t *s = ((StreamObject *)op)->r->st;
+    uv_mutex_lock(&s->sm);
+    unsigned long long in_place = s->in_place;
+    uv_mutex_unlock(&s->sm);
+    return Py_BuildValue("(KK)", in_place, (unsigned long long)s->handed);
+}
+
 static void Stream_dealloc(PyObject *op)
 {
     StreamObject *so = (StreamObject *)op;
@@ -1283,6 +1609,8 @@ static void Stream_dealloc(PyObject *op)
             stream_wait_done(r);
             stream_release_flight(r);
         }
+        if (r->st->flight_released)
+            stream_free_slabs(r->st, 1); /* else the drain does it (stream_release_flight) */
         preq_unref(r);
     }
     Py_CLEAR(so->http_version);
@@ -1310,6 +1638,8 @@ static PyMethodDef Stream_methods[] = {
 
 static PyGetSetDef Stream_getset[] = {
     {"_eof", Stream_get_eof, NULL, "The body is complete and every byte was returned.", NULL},
+    {"_buffer_stats", Stream_get_buffer_stats, NULL,
+     "(bytes read in place, slabs handed over whole): testing only.", NULL},
     {"_high_water", Stream_get_high_water, NULL, "Bytes buffered ahead before reading pauses.",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},

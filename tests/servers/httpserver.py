@@ -45,7 +45,11 @@ Added for the API tests (issue 3):
                            send buffer is 64 KiB, and ``server.progress[T]``
                            counts the bytes the kernel accepted so far;
                            ``server.finished[T]`` is set once the body was sent or
-                           the peer went away (``server.aborted[T]`` then)
+                           the peer went away (``server.aborted[T]`` then);
+                           ``&pattern=count``: counter_bytes instead, where no two
+                           8-byte words are alike (a reordering shows);
+                           ``&framing=close`` (no Content-Length, ended by closing)
+                           or ``&framing=chunked`` (a chunk per write)
     /large-file            2 MiB of pattern bytes, chunked in 64 KiB chunks
     /jsonplaceholder/users/<id>, /jsonplaceholder/posts?userId=N
                            a tiny stand-in for jsonplaceholder.typicode.com
@@ -53,21 +57,32 @@ Added for the API tests (issue 3):
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import contextlib
 import json
 import socket
+import sys
 import threading
 import urllib.parse
 
 from . import payloads
 
-__all__ = ["CHUNKED_PARTS", "HELLO", "HTTPServer", "pattern_bytes"]
+__all__ = ["CHUNKED_PARTS", "HELLO", "HTTPServer", "counter_bytes", "pattern_bytes"]
 
 HELLO = b"Hello world!"
 CHUNKED_PARTS = [b"first chunk,", b"second chunk,", b"x" * 1000, b"last"]
 _PATTERN = bytes(range(256)) * 4096  # 1 MiB
+
+
+def counter_bytes(off: int, n: int) -> bytes:
+    """Bytes [off, off + n) of a body whose k-th 8-byte word is k (big-endian)."""
+    first, last = off // 8, (off + n + 7) // 8
+    words = array.array("Q", range(first, last))
+    if sys.byteorder == "little":
+        words.byteswap()
+    return words.tobytes()[off - first * 8 : off - first * 8 + n]
 
 
 def pattern_bytes(n: int) -> bytes:
@@ -445,7 +460,13 @@ class HTTPServer:
         elif path == "/multi-header":
             respond(200, b"multi", extra=[("X-Multi", "a"), ("X-Multi", "b"), ("X-Multi", "c")])
         elif path == "/firehose":
-            await self._firehose(writer, int(params.get("size", "0")), params.get("token", ""))
+            await self._firehose(
+                writer,
+                int(params.get("size", "0")),
+                params.get("token", ""),
+                counter=params.get("pattern") == "count",
+                framing=params.get("framing", "length"),
+            )
             return False
         elif path == "/large-file":
             data = pattern_bytes(2 << 20)
@@ -510,7 +531,15 @@ class HTTPServer:
         if chunked:
             writer.write(b"0\r\n\r\n")
 
-    async def _firehose(self, writer: asyncio.StreamWriter, size: int, token: str) -> None:
+    async def _firehose(
+        self,
+        writer: asyncio.StreamWriter,
+        size: int,
+        token: str,
+        *,
+        counter: bool = False,
+        framing: str = "length",
+    ) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -522,24 +551,37 @@ class HTTPServer:
             self.progress[token] = 0
             self.finished[token] = done
             self.aborted[token] = False
+        framing_header = {
+            "length": b"Content-Length: %d\r\n" % size,
+            "chunked": b"Transfer-Encoding: chunked\r\n",
+            "close": b"",
+        }[framing]
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % size
+            b"%sConnection: close\r\n\r\n" % framing_header
         )
         block = pattern_bytes(1 << 20)
         sent = 0
         try:
             while sent < size:
                 n = min(65536, size - sent)
-                off = sent % len(block)
-                chunk = block[off : off + n]
-                if len(chunk) < n:
-                    chunk += block[: n - len(chunk)]
+                if counter:
+                    chunk = counter_bytes(sent, n)
+                else:
+                    off = sent % len(block)
+                    chunk = block[off : off + n]
+                    if len(chunk) < n:
+                        chunk += block[: n - len(chunk)]
+                if framing == "chunked":
+                    chunk = b"%x\r\n%s\r\n" % (n, chunk)
                 writer.write(chunk)
                 await writer.drain()
                 sent += n
                 # what the kernel accepted: written minus what asyncio still buffers
                 self.progress[token] = sent - transport.get_write_buffer_size()
+            if framing == "chunked":
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
             self.progress[token] = sent
         except (ConnectionError, OSError):
             self.aborted[token] = True
