@@ -67,7 +67,28 @@ def lag(i: int, consumer: str) -> float:
     return 0.0  # keeps up: slabs are closed partly filled and copied out
 
 
+def check_whole(check: Check, stats: tuple[int, int], framing: str, consumer: str) -> None:
+    """Every byte arrived; read in place unless chunked; slabs handed over when it lagged."""
+    in_place, handed = stats
+    assert check.got == SIZE
+    assert max(check.sizes) <= SLAB
+    if framing == "chunked":
+        assert in_place == 0, "chunk framing in the buffer: it must be copied, not read there"
+    else:  # (over TLS: records decrypted straight into the buffer)
+        assert in_place > SIZE // 2, f"only {in_place} bytes were read in place"
+    if consumer in ("slow", "pausing"):
+        assert handed > 8, f"only {handed} slabs were handed over whole"
+
+
 # -- synchronous ----------------------------------------------------------------------------
+
+
+def consume(r: httpr.StreamingResponse, check: Check, consumer: str) -> tuple[int, int]:
+    for i, chunk in enumerate(r.iter_bytes()):
+        check.feed(chunk)
+        if delay := lag(i, consumer):
+            time.sleep(delay)
+    return r._buffer_stats
 
 
 @pytest.mark.timeout(120)
@@ -76,19 +97,8 @@ def lag(i: int, consumer: str) -> float:
 def test_every_byte_in_order(http_server, want, framing, consumer):
     check = Check(want)
     with httpr.Client(timeout=10) as c, c.stream("GET", firehose(http_server, framing)) as r:
-        for i, chunk in enumerate(r.iter_bytes()):
-            check.feed(chunk)
-            if delay := lag(i, consumer):
-                time.sleep(delay)
-        in_place, handed = r._buffer_stats
-    assert check.got == SIZE
-    assert max(check.sizes) <= SLAB
-    if framing == "chunked":
-        assert in_place == 0, "chunk framing in the buffer: it must be copied, not read there"
-    else:
-        assert in_place > SIZE // 2, f"only {in_place} bytes were read in place"
-    if consumer == "slow":
-        assert handed > 8, f"only {handed} slabs were handed over whole"
+        stats = consume(r, check, consumer)
+    check_whole(check, stats, framing, consumer)
 
 
 @pytest.mark.timeout(120)
@@ -100,16 +110,8 @@ def test_every_byte_in_order_over_tls(https_server, tls_certs, want, consumer):
         httpr.Client(timeout=10, ca_cert_file=str(tls_certs.ca_pem)) as c,
         c.stream("GET", url) as r,
     ):
-        for i, chunk in enumerate(r.iter_bytes()):
-            check.feed(chunk)
-            if delay := lag(i, consumer):
-                time.sleep(delay)
-        in_place, handed = r._buffer_stats
-    assert check.got == SIZE
-    # TLS records are decrypted straight into the buffer too
-    assert in_place > SIZE // 2, f"only {in_place} bytes were decrypted in place"
-    if consumer == "pausing":
-        assert handed > 8, f"only {handed} slabs were handed over whole"
+        stats = consume(r, check, consumer)
+    check_whole(check, stats, "length", consumer)
 
 
 def test_small_stream_lends_nothing(http_server):
@@ -153,6 +155,16 @@ def test_abandoned_streams_with_slabs_lent_leak_nothing(http_server):
 # -- asyncio --------------------------------------------------------------------------------
 
 
+async def aconsume(r: httpr.AsyncStreamingResponse, check: Check, consumer: str) -> tuple[int, int]:
+    i = 0
+    async for chunk in r.aiter_bytes():
+        check.feed(chunk)
+        if delay := lag(i, consumer):
+            await asyncio.sleep(delay)
+        i += 1
+    return r._stream._buffer_stats
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("framing", FRAMINGS)
 @pytest.mark.parametrize("consumer", ["fast", "slow", "stalling"])
@@ -162,21 +174,8 @@ async def test_async_every_byte_in_order(http_server, want, framing, consumer):
         httpr.AsyncClient(timeout=10) as c,
         c.stream("GET", firehose(http_server, framing)) as r,
     ):
-        i = 0
-        async for chunk in r.aiter_bytes():
-            check.feed(chunk)
-            if delay := lag(i, consumer):
-                await asyncio.sleep(delay)
-            i += 1
-        in_place, handed = r._stream._buffer_stats
-    assert check.got == SIZE
-    assert max(check.sizes) <= SLAB
-    if framing == "chunked":
-        assert in_place == 0
-    else:
-        assert in_place > SIZE // 2, f"only {in_place} bytes were read in place"
-    if consumer == "slow":
-        assert handed > 8, f"only {handed} slabs were handed over whole"
+        stats = await aconsume(r, check, consumer)
+    check_whole(check, stats, framing, consumer)
 
 
 @pytest.mark.timeout(120)
@@ -186,15 +185,8 @@ async def test_async_every_byte_over_tls(https_server, tls_certs, want):
         httpr.AsyncClient(timeout=10, ca_cert_file=str(tls_certs.ca_pem)) as c,
         c.stream("GET", firehose(https_server, "length")) as r,
     ):
-        i = 0
-        async for chunk in r.aiter_bytes():
-            check.feed(chunk)
-            await asyncio.sleep(lag(i, "pausing"))
-            i += 1
-        in_place, handed = r._stream._buffer_stats
-    assert check.got == SIZE
-    assert in_place > SIZE // 2
-    assert handed > 8, f"only {handed} slabs were handed over whole"
+        stats = await aconsume(r, check, "pausing")
+    check_whole(check, stats, "length", "pausing")
 
 
 @pytest.mark.timeout(120)
