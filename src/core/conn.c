@@ -285,6 +285,9 @@ void hr__conn_connect(hr_conn_t *conn, hr_request_t *req)
 
 static void on_connect(uv_connect_t *creq, int status);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+/* One read syscall's worth of memory lent by a stream's consumer. */
+#define HR_LEND_READ_MAX (256 * 1024)
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void connect_failed(hr_conn_t *conn, int status)
@@ -381,27 +384,37 @@ static void on_connect(uv_connect_t *creq, int status)
 /* ---- request / response ---- */
 
 /*
- * A streamed response: memory of the consumer's (hr_stream_cb_t.get_buffer) for the next at
- * most `max` bytes read, when they will all be body bytes passed on unchanged: the final
- * response's body, neither decoded nor chunked, and never past its Content-Length (what
- * follows belongs to the next message). NULL: read into the engine's own buffer.
+ * Whether the next bytes read will all be bytes of the final response's body, framed by its
+ * Content-Length or by the close (not chunked). Then *len is lowered to what is left of a body
+ * of known length, so that the next message can't land where they are read.
+ */
+static bool body_bytes_next(hr_conn_t *conn, size_t *len)
+{
+    hr_request_t *req = conn->req;
+    if (req == NULL || conn->state != HR_CONN_ACTIVE || !conn->headers_done || conn->msg_done ||
+        req->status < 200 || req->redirecting || conn->te_seen)
+        return false;
+    if (conn->parser.flags & F_CONTENT_LENGTH) {
+        if (conn->parser.content_length == 0)
+            return false;
+        if (conn->parser.content_length < *len)
+            *len = (size_t)conn->parser.content_length;
+        return true;
+    }
+    return llhttp_message_needs_eof(&conn->parser);
+}
+
+/*
+ * A streamed response whose body is passed on unchanged (not decoded): memory of the
+ * consumer's (hr_stream_cb_t.get_buffer) for the next at most *len bytes read. NULL: read
+ * into the engine's own buffer.
  */
 static char *lend_buffer(hr_conn_t *conn, size_t *len)
 {
     hr_request_t *req = conn->req;
     if (req == NULL || req->stream == NULL || req->stream->get_buffer == NULL ||
-        conn->state != HR_CONN_ACTIVE || !conn->headers_done || conn->msg_done ||
-        req->status < 200 || req->redirecting || req->decoder != NULL || conn->te_seen ||
-        req->paused)
+        req->decoder != NULL || req->paused || !body_bytes_next(conn, len))
         return NULL;
-    if (conn->parser.flags & F_CONTENT_LENGTH) {
-        if (conn->parser.content_length == 0)
-            return NULL;
-        if (conn->parser.content_length < *len)
-            *len = (size_t)conn->parser.content_length;
-    } else if (!llhttp_message_needs_eof(&conn->parser)) {
-        return NULL;
-    }
     char *p = req->stream->get_buffer(req, len);
     if (p != NULL && *len == 0) {
         req->stream->put_buffer(req);
@@ -425,26 +438,20 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     hr_conn_t *conn = h->data;
     hr_request_t *req = conn->req;
     (void)suggested;
-    if (conn->tls == NULL) {
-        size_t len = 256 * 1024; /* one read syscall's worth; the consumer may lower it */
+    if (conn->tls == NULL && req != NULL) {
+        /* A streamed body goes where its consumer says (lend_buffer); the rest of a buffered
+         * body of known length straight into the body's buffer. One copy less per byte (the
+         * sink sees its bytes already in place), never past the body's end. */
+        size_t len = HR_LEND_READ_MAX; /* the consumer may lower it */
         char *p = lend_buffer(conn, &len);
         if (p != NULL) {
             *buf = uv_buf_init(p, (unsigned)len);
             return;
         }
-    }
-    /* The rest of a buffered plain body of known length is read straight into the body's
-     * buffer: one copy less per byte (h1.c's sink sees its bytes already in place). Never
-     * more than what is left of the body, so the next message can't land there. */
-    if (req != NULL && conn->tls == NULL && conn->state == HR_CONN_ACTIVE &&
-        conn->headers_done && !conn->msg_done && req->stream == NULL && !req->redirecting &&
-        !conn->te_seen && (conn->parser.flags & F_CONTENT_LENGTH) &&
-        conn->parser.content_length > 0) {
-        size_t room = req->body_out.cap - req->body_out.len;
-        if (room >= 4096) {
-            buf->base = req->body_out.data + req->body_out.len;
-            buf->len = room < conn->parser.content_length ? room
-                                                          : (size_t)conn->parser.content_length;
+        len = req->body_out.cap - req->body_out.len;
+        if (req->stream == NULL && len >= 4096 && (conn->parser.flags & F_CONTENT_LENGTH) &&
+            body_bytes_next(conn, &len)) {
+            *buf = uv_buf_init(req->body_out.data + req->body_out.len, (unsigned)len);
             return;
         }
     }
