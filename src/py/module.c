@@ -51,8 +51,9 @@ static int drain_max = DRAIN_MAX; /* records per drain call; tests lower it (_te
  * reactor gets a char * to the slab's payload and never sees the object (header, reference
  * count), and writes only while the slab is open (see seg_t).
  * Lending starts when the consumer finds STREAM_LEND_AFTER bytes waiting before the end (it
- * is behind: a bulk transfer); a trickle (server-sent events) never makes it reserve slabs. Reads land in the tail while it
- * has STREAM_READ_MIN bytes of room; own segments hold STREAM_OWN_SEG.
+ * is behind: a bulk transfer); a trickle (server-sent events) never makes it reserve slabs.
+ * Reads land in the tail while it has STREAM_READ_MIN bytes of room; own segments hold
+ * STREAM_OWN_SEG.
  */
 #define STREAM_SLAB (256 * 1024)
 #define STREAM_OWN_SEG (64 * 1024)
@@ -165,11 +166,22 @@ static int stream_ready(pstream_t *s)
     return s->avail > 0 || s->done;
 }
 
-/* Frees a segment that left the queue: own memory anywhere; a lent slab only with the GIL. */
-static void seg_free(seg_t *g)
+/* Frees a list of segments that left the queue (linked by next): own memory on any thread;
+ * lent slabs only with the GIL, and not at all with `own_only`. Returns the slabs freed. */
+static unsigned seg_free_list(seg_t *g, int own_only)
 {
-    Py_XDECREF(g->obj);
-    free(g);
+    unsigned slabs = 0;
+    for (seg_t *next; g != NULL; g = next) {
+        next = g->next;
+        if (g->obj != NULL) {
+            if (own_only)
+                continue;
+            slabs++;
+            Py_DECREF(g->obj);
+        }
+        free(g);
+    }
+    return slabs;
 }
 
 /* Frees the own segments of a stream whose record is being freed (any thread). A lent slab
@@ -177,14 +189,8 @@ static void seg_free(seg_t *g)
  * (stream_free_slabs), so this only happens in a process that is exiting; it is leaked. */
 static void stream_free_own(pstream_t *s)
 {
-    seg_t *lists[2] = {s->head, s->spare};
-    for (int i = 0; i < 2; i++) {
-        for (seg_t *g = lists[i], *next; g != NULL; g = next) {
-            next = g->next;
-            if (g->obj == NULL)
-                free(g);
-        }
-    }
+    seg_free_list(s->head, 1);
+    seg_free_list(s->spare, 1);
     s->head = s->tail = s->spare = NULL;
 }
 
@@ -1217,10 +1223,10 @@ typedef struct {
     int error_raised;
 } StreamObject;
 
-/* Python thread: the stream has observed the engine's completion: drop the flight reference
- * (the reactor no longer touches the record). */
 static void stream_free_slabs(pstream_t *s, int all);
 
+/* Python thread: the stream has observed the engine's completion: drop the flight reference
+ * (the reactor no longer touches the record). */
 static void stream_release_flight(preq_t *r)
 {
     if (r->st->flight_released)
@@ -1270,15 +1276,7 @@ static void stream_free_slabs(pstream_t *s, int all)
         s->avail = s->open_len = 0;
     }
     uv_mutex_unlock(&s->sm);
-    seg_t *lists[2] = {spare, queued};
-    for (int i = 0; i < 2; i++) {
-        for (seg_t *g = lists[i], *next; g != NULL; g = next) {
-            next = g->next;
-            if (g->obj != NULL)
-                s->nlent--;
-            seg_free(g);
-        }
-    }
+    s->nlent -= seg_free_list(spare, 0) + seg_free_list(queued, 0);
 }
 
 /*
@@ -1344,13 +1342,7 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
     if (!s->done && waiting >= STREAM_LEND_AFTER && s->nlent < s->high / STREAM_SLAB)
         lend = (unsigned)(s->high / STREAM_SLAB) - s->nlent; /* a bulk transfer: lend slabs */
     uv_mutex_unlock(&s->sm);
-    while (dead != NULL) {
-        seg_t *next = dead->next;
-        if (dead->obj != NULL)
-            s->nlent--;
-        seg_free(dead);
-        dead = next;
-    }
+    s->nlent -= seg_free_list(dead, 0);
     if (resume)
         post_msg(r, HR_MSG_RESUME);
     *err = 0;
@@ -1361,18 +1353,16 @@ static PyObject *stream_take(preq_t *r, int *finished, int *err)
          * the allocator, left with odd-sized holes, gives the next slabs fresh pages: a page
          * fault per 4 KiB, dearer than this copy. The slab is lent again, still warm. */
         data = PyBytes_FromStringAndSize(recycle->base, (Py_ssize_t)recycle->len);
-        recycle->len = recycle->off = 0;
-        recycle->closed = 0;
         uv_mutex_lock(&s->sm);
-        int keep = !s->done; /* (after the end nothing is read into it) */
+        int keep = !s->done; /* (after the end nothing is read into it; seg_push resets it) */
         if (keep) {
             recycle->next = s->spare;
             s->spare = recycle;
         }
         uv_mutex_unlock(&s->sm);
         if (!keep) {
-            s->nlent--;
-            seg_free(recycle);
+            recycle->next = NULL;
+            s->nlent -= seg_free_list(recycle, 0);
         }
         if (data == NULL)
             return NULL; /* these bytes are lost; the reader gets the MemoryError */
