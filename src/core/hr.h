@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #ifdef __cplusplus
@@ -282,8 +283,28 @@ typedef struct {
     int64_t requests;
     int64_t conns;
     int64_t clients;
+    int64_t mem_blocks; /* large buffers (bodies, tapes: 64 KiB and up) allocated, not freed */
+    int64_t mem_kept;   /* bytes of freed large buffers kept for reuse (see hr_mem_purge) */
+    int64_t mem_mapped; /* large buffers ever mapped afresh (not reused), a running total */
 } hr_stats_t;
 void hr_get_stats(hr_stats_t *out);
+
+/*
+ * Large buffers (bodies, decoded bodies, JSON tapes) are kept for reuse when freed, so the
+ * next body does not fault in fresh pages: up to 256 MiB, and beyond the first 16 MiB only
+ * until a buffer has gone 5 s without reuse. The engine releases aged buffers on the way
+ * while it allocates; an embedder whose loop goes idle calls hr_mem_purge() from a timer
+ * while hr_mem_purge_due() (any thread). hr_mem_trim() releases every kept buffer at once.
+ */
+bool hr_mem_purge(uint64_t now_ms); /* returns hr_mem_purge_due() afterwards */
+bool hr_mem_purge_due(void);
+uint64_t hr_mem_now_ms(void);       /* the clock hr_mem_purge() expects (monotonic, coarse) */
+uint64_t hr_mem_age_ms(void);
+/* Any thread: keep at most `max` bytes, and beyond `base` only for `age_ms` without reuse
+ * (defaults: 256 MiB, 16 MiB, 5000 ms; max 0 keeps nothing). */
+void hr_mem_set_policy(size_t max, size_t base, uint64_t age_ms);
+void hr_mem_trim(void);
+void hr_mem_stats(int64_t *blocks, int64_t *kept, int64_t *mapped); /* hr_stats_t's mem_ */
 
 #ifdef __cplusplus
 }

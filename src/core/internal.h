@@ -76,6 +76,24 @@ typedef struct {
     size_t cap;
 } hr_buf_t;
 
+/* ---- memory (mem.c) ---- */
+
+/* Buffers of HR_MEM_BIG bytes and more are blocks of HR_MEM_CLASSES power-of-two sizes
+ * (HR_MEM_BIG << k), kept for reuse when freed: up to HR_MEM_KEEP_MAX bytes in all, and what
+ * is beyond HR_MEM_KEEP_BASE only until it has gone HR_MEM_AGE_MS without reuse. */
+#define HR_MEM_BIG (64 * 1024)
+#define HR_MEM_CLASSES 10
+#define HR_MEM_KEEP_MAX ((size_t)256 << 20)
+#define HR_MEM_KEEP_BASE ((size_t)16 << 20)
+#define HR_MEM_AGE_MS 5000
+
+/* Any thread. At least n bytes (16-byte aligned); *cap = the usable size. NULL: no memory. */
+void *hr_mem_alloc(size_t n, size_t *cap);
+/* Like realloc() for a buffer whose first `used` bytes matter; NULL leaves p as it was. */
+void *hr_mem_grow(void *p, size_t used, size_t n, size_t *cap);
+void hr_mem_free(void *p);
+
+/* hr_buf_t's data is always hr_mem memory: free it with hr_buf_free() or hr_mem_free(). */
 int hr_buf_reserve(hr_buf_t *b, size_t extra);
 int hr_buf_reserve_exact(hr_buf_t *b, size_t n);
 int hr_buf_append(hr_buf_t *b, const void *p, size_t n);

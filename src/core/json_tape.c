@@ -21,8 +21,8 @@
 #include "json_num.h"
 
 struct hr_json_tape_s {
-    hr_json_entry_t *e;
-    size_t n, cap;
+    hr_json_entry_t *e; /* hr_mem memory */
+    size_t n, cap;      /* entries */
 };
 
 typedef struct {
@@ -36,12 +36,12 @@ static hr_json_entry_t *put(tape_parser_t *tp, uint32_t kind)
 {
     hr_json_tape_t *t = tp->t;
     if (t->n == t->cap) {
-        size_t cap = t->cap * 2;
-        hr_json_entry_t *e = realloc(t->e, cap * sizeof(*e));
+        size_t bytes;
+        hr_json_entry_t *e = hr_mem_grow(t->e, t->n * sizeof(*e), t->cap * 2 * sizeof(*e), &bytes);
         if (e == NULL)
             return NULL;
         t->e = e;
-        t->cap = cap;
+        t->cap = bytes / sizeof(*e);
     }
     hr_json_entry_t *e = &t->e[t->n++];
     e->kind = kind;
@@ -221,12 +221,13 @@ hr_json_tape_t *hr_json_tape_parse(const char *buf, size_t len)
     tape_parser_t *tp = malloc(sizeof(*tp));
     if (t == NULL || tp == NULL)
         goto fail;
-    /* a number takes at least 2 bytes with its comma: about one entry per 8 bytes is a
-     * middling guess; put() doubles from there */
-    t->cap = len / 8 + 16;
-    t->e = malloc(t->cap * sizeof(*t->e));
+    /* one entry (16 bytes) per 16 bytes of document: a number with its comma takes 2 and
+     * up, typical ones 10 to 20, and strings more; put() doubles from there */
+    size_t bytes;
+    t->e = hr_mem_alloc((len / 16 + 16) * sizeof(*t->e), &bytes);
     if (t->e == NULL)
         goto fail;
+    t->cap = bytes / sizeof(*t->e);
     tp->t = t;
     tp->start = tp->p = (const unsigned char *)buf;
     tp->end = tp->start + len;
@@ -234,14 +235,6 @@ hr_json_tape_t *hr_json_tape_parse(const char *buf, size_t len)
     if (!parse_document(tp))
         goto fail;
     free(tp);
-    if (t->cap - t->n > t->n / 4 + 64) {
-        /* the guess was high (strings, long numbers): give the rest back while it waits */
-        hr_json_entry_t *e = realloc(t->e, t->n * sizeof(*e));
-        if (e != NULL) {
-            t->e = e;
-            t->cap = t->n;
-        }
-    }
     return t;
 fail:
     free(tp);
@@ -259,6 +252,6 @@ void hr_json_tape_free(hr_json_tape_t *t)
 {
     if (t == NULL)
         return;
-    free(t->e);
+    hr_mem_free(t->e);
     free(t);
 }

@@ -15,6 +15,7 @@ void hr_get_stats(hr_stats_t *out)
     out->requests = atomic_load(&hr__stat_requests);
     out->conns = atomic_load(&hr__stat_conns);
     out->clients = atomic_load(&hr__stat_clients);
+    hr_mem_stats(&out->mem_blocks, &out->mem_kept, &out->mem_mapped);
 }
 
 /* ---- buffer ---- */
@@ -29,7 +30,7 @@ int hr_buf_reserve(hr_buf_t *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap * 2 > cap ? cap * 2 : need;
-    char *p = realloc(b->data, cap);
+    char *p = hr_mem_grow(b->data, b->len, cap, &cap);
     if (p == NULL)
         return HR_E_NOMEM;
     b->data = p;
@@ -42,11 +43,8 @@ int hr_buf_reserve_exact(hr_buf_t *b, size_t n)
 {
     if (b->cap != 0 || n == 0)
         return hr_buf_reserve(b, n);
-    b->data = malloc(n);
-    if (b->data == NULL)
-        return HR_E_NOMEM;
-    b->cap = n;
-    return 0;
+    b->data = hr_mem_alloc(n, &b->cap);
+    return b->data != NULL ? 0 : HR_E_NOMEM;
 }
 
 int hr_buf_append(hr_buf_t *b, const void *p, size_t n)
@@ -60,7 +58,7 @@ int hr_buf_append(hr_buf_t *b, const void *p, size_t n)
 
 void hr_buf_free(hr_buf_t *b)
 {
-    free(b->data);
+    hr_mem_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
@@ -672,18 +670,12 @@ char *hr_request_take_body(hr_request_t *req, size_t *len)
         hr_buf_free(&req->body_out);
         return NULL;
     }
-    if (req->body_out.cap - *len > *len / 8 + 4096) {
-        /* a grown (chunked) body: give back the unused tail before it is kept */
-        char *p = realloc(body, *len);
-        if (p != NULL)
-            body = p;
-    }
     req->body_out.data = NULL;
     req->body_out.len = req->body_out.cap = 0;
     return body;
 }
 
-void hr_body_free(char *body) { free(body); }
+void hr_body_free(char *body) { hr_mem_free(body); }
 
 hr_json_tape_t *hr_request_take_json_tape(hr_request_t *req)
 {
