@@ -902,22 +902,37 @@ static void on_stream_head(hr_request_t *core)
 
 /*
  * Stream records with new data since the consumer was last woken (reactor thread only). The
- * consumer is woken once per loop iteration (stream_tick, after the poll), not once per read:
+ * consumer is woken once per loop iteration (reactor_tick, after the poll), not once per read:
  * libuv reads a busy socket up to 32 times per iteration, and each wake-up of an asyncio
  * reader costs three thread hops. No latency is added: the tick runs before the loop sleeps.
  */
 static hr_queue_t notify_pending;
 
 /* reactor thread, once per reactor (a forked child starts its own) */
-static void reactor_started(void)
+/* reactor thread: the engine keeps freed body buffers for reuse (hr_mem_purge in hr.h);
+ * what it keeps beyond its base is released once aged, on the way while requests run, and
+ * by this timer when the loop goes idle. Unreferenced: it never keeps the loop alive. */
+static uv_timer_t mem_timer;
+
+static void mem_timer_cb(uv_timer_t *t)
+{
+    if (hr_mem_purge(hr_mem_now_ms()))
+        uv_timer_start(t, mem_timer_cb, hr_mem_age_ms() / 4 + 100, 0);
+}
+
+static void reactor_started(uv_loop_t *loop)
 {
     hr_queue_init(&notify_pending);
     reactor_inflight = 0;
     seq_run = 0;
+    uv_timer_init(loop, &mem_timer);
+    uv_unref((uv_handle_t *)&mem_timer);
 }
 
-static void stream_tick(void)
+static void reactor_tick(void)
 {
+    if (!uv_is_active((uv_handle_t *)&mem_timer) && hr_mem_purge_due())
+        uv_timer_start(&mem_timer, mem_timer_cb, hr_mem_age_ms() + 100, 0);
     if (hr_queue_empty(&notify_pending))
         return;
     int delay = atomic_load_explicit(&hook_tick_delay_us, memory_order_relaxed);
@@ -1786,7 +1801,7 @@ static void RClient_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-static const hr_reactor_hooks_t reactor_hooks = {on_message, reactor_started, stream_tick};
+static const hr_reactor_hooks_t reactor_hooks = {on_message, reactor_started, reactor_tick};
 
 /* Python thread: makes sure the reactor runs and this client has an engine client on it. */
 static int rclient_ready(RClientObject *self)
@@ -2496,8 +2511,38 @@ static PyObject *mod_debug_stats(PyObject *module, PyObject *Py_UNUSED(ignored))
     }
     hr_stats_t s;
     hr_get_stats(&s);
-    return Py_BuildValue("{s:L,s:L,s:L}", "requests", (long long)s.requests, "connections",
-                         (long long)s.conns, "clients", (long long)s.clients);
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L}", "requests", (long long)s.requests,
+                         "connections", (long long)s.conns, "clients", (long long)s.clients,
+                         "mem_blocks", (long long)s.mem_blocks, "mem_kept",
+                         (long long)s.mem_kept, "mem_mapped", (long long)s.mem_mapped);
+}
+
+/* _mem_policy(max_bytes, base_bytes, age_ms): the engine's buffer cache (hr_mem_set_policy);
+ * _mem_policy() restores the defaults. For tests. */
+static PyObject *mod_mem_policy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs == 0) {
+        hr_mem_set_policy(HR_MEM_KEEP_MAX, HR_MEM_KEEP_BASE, HR_MEM_AGE_MS);
+        Py_RETURN_NONE;
+    }
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_mem_policy([max_bytes, base_bytes, age_ms])");
+        return NULL;
+    }
+    size_t max = PyLong_AsSize_t(args[0]), base = PyLong_AsSize_t(args[1]);
+    unsigned long long age = PyLong_AsUnsignedLongLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    hr_mem_set_policy(max, base, age);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_mem_trim(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    hr_mem_trim();
+    Py_RETURN_NONE;
 }
 
 static PyObject *mod_shutdown(PyObject *module, PyObject *Py_UNUSED(ignored))
@@ -2579,6 +2624,9 @@ static PyMethodDef module_methods[] = {
      "_init(exceptions, response_type): register the Python-side classes."},
     {"_debug_stats", mod_debug_stats, METH_NOARGS, "Live engine objects (requests, connections, clients)."},
     {"_shutdown", mod_shutdown, METH_NOARGS, "Stop the reactor and completion threads."},
+    {"_mem_policy", (PyCFunction)(void (*)(void))mod_mem_policy, METH_FASTCALL,
+     "_mem_policy([max_bytes, base_bytes, age_ms]): the engine's buffer cache (tests)."},
+    {"_mem_trim", mod_mem_trim, METH_NOARGS, "Release the engine's kept buffers (tests)."},
     {"_json_loads", mod_json_loads, METH_O, "_json_loads(data) -> object: JSON bytes to Python."},
     {"_json_tape_loads", mod_json_tape_loads, METH_O,
      "_json_tape_loads(data) -> object: the same through the engine's tape (testing)."},

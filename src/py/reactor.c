@@ -78,7 +78,7 @@ static void reactor_main(void *arg)
 {
     reactor_t *r = arg;
     if (r->hooks.on_start != NULL)
-        r->hooks.on_start();
+        r->hooks.on_start(&r->loop);
     while (!r->stopping) {
         if (spin_until != 0 && uv_hrtime() < spin_until) {
             uv_run(&r->loop, UV_RUN_NOWAIT);

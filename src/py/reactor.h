@@ -28,7 +28,7 @@ typedef void (*hr_msg_handler_t)(hr_msg_t *msg);
 /* The binding's hooks, all called on the reactor thread. */
 typedef struct {
     hr_msg_handler_t on_message; /* every message */
-    void (*on_start)(void);      /* once, before the loop runs (a new reactor, e.g. after fork) */
+    void (*on_start)(uv_loop_t *); /* once, before the loop runs (a new reactor, e.g. after fork) */
     void (*on_tick)(void);       /* after each poll for I/O (uv_check): flush coalesced work */
 } hr_reactor_hooks_t;
 
