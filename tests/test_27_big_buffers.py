@@ -33,6 +33,7 @@ def stats() -> dict[str, int]:
 @pytest.fixture(autouse=True)
 def _default_policy():
     native._mem_policy()
+    native._mem_trim()  # start from an empty cache, whatever ran before in this process
     yield
     native._mem_policy()
 

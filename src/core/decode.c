@@ -16,6 +16,7 @@
 
 #include <brotli/decode.h>
 #include <libdeflate.h>
+#include <pthread.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -47,8 +48,10 @@ struct hr_decoder_s {
     int n;
     decoder_t d[HR_MAX_CODINGS];
     uint64_t in_total, out_total;
-    char *scratch[HR_MAX_CODINGS]; /* output of each stage but the last */
-    char out[OUT_CHUNK];            /* output of the last stage */
+    /* Each stage's output (OUT_CHUNK bytes; the last one's goes to the sink), and each
+     * coding's own state, are made on first use: a buffered gzip body that libdeflate undoes
+     * in one call (gzip_oneshot) never needs them. */
+    char *out[HR_MAX_CODINGS];
 };
 
 static bool token_eq(const char *a, size_t n, const char *lit)
@@ -83,8 +86,10 @@ static int init_one(decoder_t *d)
         break;
     case CODING_ZSTD:
         d->u.zs = ZSTD_createDStream();
-        if (d->u.zs == NULL || ZSTD_isError(ZSTD_initDStream(d->u.zs)))
+        if (d->u.zs == NULL || ZSTD_isError(ZSTD_initDStream(d->u.zs))) {
+            ZSTD_freeDStream(d->u.zs); /* (NULL is fine) */
             return HR_E_NOMEM;
+        }
         break;
     }
     d->started = true;
@@ -137,24 +142,9 @@ hr_decoder_t *hr__decoder_new(const char *value, size_t len, int *err)
         return NULL;
     }
     /* the last coding applied is undone first */
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < n; k++)
         dec->d[k].kind = kinds[n - 1 - k];
-        if (init_one(&dec->d[k]) != 0) {
-            dec->n = k + 1;
-            hr__decoder_free(dec);
-            *err = HR_E_NOMEM;
-            return NULL;
-        }
-    }
     dec->n = n;
-    for (int k = 0; k + 1 < n; k++) {
-        dec->scratch[k] = malloc(OUT_CHUNK);
-        if (dec->scratch[k] == NULL) {
-            hr__decoder_free(dec);
-            *err = HR_E_NOMEM;
-            return NULL;
-        }
-    }
     return dec;
 }
 
@@ -180,7 +170,7 @@ void hr__decoder_free(hr_decoder_t *dec)
         }
     }
     for (int k = 0; k < HR_MAX_CODINGS; k++)
-        free(dec->scratch[k]);
+        free(dec->out[k]);
     free(dec);
 }
 
@@ -224,8 +214,16 @@ static int zfail(run_t *r, decoder_t *d, int zrc)
 static int stage(run_t *r, int k, const char *in, size_t n)
 {
     decoder_t *d = &r->dec->d[k];
-    char *out = k + 1 < r->dec->n ? r->dec->scratch[k] : r->dec->out;
     int rc;
+    if (!d->started && (rc = init_one(d)) != 0) {
+        snprintf(r->err, r->errlen, "out of memory");
+        return rc;
+    }
+    if (r->dec->out[k] == NULL && (r->dec->out[k] = malloc(OUT_CHUNK)) == NULL) {
+        snprintf(r->err, r->errlen, "out of memory");
+        return HR_E_NOMEM;
+    }
+    char *out = r->dec->out[k];
     if (d->done && d->kind != CODING_ZSTD) {
         if (n == 0)
             return 0;
@@ -358,6 +356,27 @@ static bool is_bomb(uint64_t out, uint64_t in)
     return out > BOMB_MIN_BYTES && out / BOMB_RATIO > in;
 }
 
+/* One libdeflate decompressor per thread that decodes (the loop's, the pool's), made on first
+ * use and freed when the thread exits: making one per body cost a fresh ~32 KiB of tables
+ * (page faults) every time. */
+static pthread_key_t deflater_key;
+static pthread_once_t deflater_once = PTHREAD_ONCE_INIT;
+
+static void deflater_free(void *d) { libdeflate_free_decompressor(d); }
+static void deflater_init(void) { pthread_key_create(&deflater_key, deflater_free); }
+
+static struct libdeflate_decompressor *thread_decompressor(void)
+{
+    pthread_once(&deflater_once, deflater_init);
+    struct libdeflate_decompressor *d = pthread_getspecific(deflater_key);
+    if (d == NULL && (d = libdeflate_alloc_decompressor()) != NULL &&
+        pthread_setspecific(deflater_key, d) != 0) {
+        libdeflate_free_decompressor(d);
+        d = NULL;
+    }
+    return d;
+}
+
 /*
  * One gzip member, undone by libdeflate into a buffer of the size the trailer announces.
  * Returns false, with `out` empty, when that does not apply or fails (several members, a
@@ -372,13 +391,12 @@ static bool gzip_oneshot(const char *in, size_t n, hr_buf_t *out)
                    (size_t)u[n - 1] << 24; /* the member's size mod 2^32 */
     if (isize == 0 || is_bomb(isize, n) || hr_buf_reserve_exact(out, isize) != 0)
         return false;
-    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    struct libdeflate_decompressor *d = thread_decompressor();
     if (d == NULL)
         return false;
     size_t used = 0, got = 0;
     enum libdeflate_result r =
         libdeflate_gzip_decompress_ex(d, in, n, out->data, isize, &used, &got);
-    libdeflate_free_decompressor(d);
     if (r != LIBDEFLATE_SUCCESS || used != n || got != isize)
         return false;
     out->len = got;
