@@ -77,6 +77,9 @@ typedef struct {
     PyObject *ports;     /* dict: loop -> Port */
     PyObject *last_loop; /* borrowed (the dict keeps it alive) */
     PyObject *last_port; /* borrowed */
+    PyObject *seen_holder;   /* 3.11: the running-loop holder last_loop was found through */
+    unsigned seen_fork;      /* hr_fork_generation() then */
+    PyObject *s_running_key; /* "__asyncio_running_event_loop__" */
     PyObject *s_create_future, *s_set_result, *s_set_exception, *s_done, *s_cancelled;
     PyObject *s_call_soon_threadsafe, *s_call_soon, *s_drain, *s_is_closed;
     PyObject *http11, *http10;
@@ -546,9 +549,29 @@ static PyType_Spec Port_spec = {
 /* Returns a borrowed reference to the running loop's port, creating it on first use. */
 static PortObject *port_for_running_loop(modstate *st, unsigned gen)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    /* CPython 3.11's get_running_loop() makes a getpid() system call every time (its fork
+     * check): one per request, most of the asyncio thread's system calls at 64 in flight.
+     * The loop running in this thread is found through a holder object in the thread's dict,
+     * a new one whenever a loop starts or stops running here; while the holder is the one
+     * the last loop was found through (a reference is kept, so it is not another object at
+     * the same address) and no fork happened since, the running loop is that same loop. */
+    PyObject *tsd = PyThreadState_GetDict();
+    PyObject *holder = tsd != NULL ? PyDict_GetItemWithError(tsd, st->s_running_key) : NULL;
+    if (holder == NULL)
+        PyErr_Clear();
+    else if (holder == st->seen_holder && st->last_loop != NULL &&
+             st->seen_fork == hr_fork_generation() &&
+             ((PortObject *)st->last_port)->generation == gen)
+        return (PortObject *)st->last_port;
+#endif
     PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
     if (loop == NULL)
         return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    Py_XSETREF(st->seen_holder, Py_XNewRef(holder));
+    st->seen_fork = hr_fork_generation();
+#endif
     if (loop == st->last_loop && ((PortObject *)st->last_port)->generation == gen) {
         Py_DECREF(loop);
         return (PortObject *)st->last_port;
@@ -2663,6 +2686,7 @@ static int module_exec(PyObject *m)
     INTERN(s_call_soon, "call_soon");
     INTERN(s_drain, "drain");
     INTERN(s_is_closed, "is_closed");
+    INTERN(s_running_key, "__asyncio_running_event_loop__");
     INTERN(http11, "HTTP/1.1");
     INTERN(http10, "HTTP/1.0");
 #undef INTERN
@@ -2703,6 +2727,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
         Py_VISIT(st->exc[i]);
     Py_VISIT(st->request_error);
     Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->seen_holder);
     Py_VISIT(st->ports);
     return 0;
 }
@@ -2732,6 +2757,8 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->s_call_soon);
     Py_CLEAR(st->s_drain);
     Py_CLEAR(st->s_is_closed);
+    Py_CLEAR(st->s_running_key);
+    Py_CLEAR(st->seen_holder);
     Py_CLEAR(st->http11);
     Py_CLEAR(st->http10);
     return 0;
