@@ -288,6 +288,18 @@ static struct {
     unsigned pid; /* hr_fork_generation() when started */
 } poster;
 
+/*
+ * Reactor thread: ports with new completions, handed to the poster once per loop iteration
+ * (flush_posts: after the poll, and before the next one for what was posted after that)
+ * rather than at the first completion. Waking the poster in the middle of an iteration made
+ * it take the GIL and wake the asyncio loop for that first completion alone, while the rest of
+ * the iteration's completions followed through lingering drains: at 64 requests in flight on
+ * /hello this took the client from ~46k to ~59k requests a second, and its CPU time per
+ * request from ~22 to ~16.5 µs (alternating runs by hand). A sequential request waits at
+ * most the rest of the iteration that completed it.
+ */
+static hr_queue_t post_pending;
+
 /* reactor thread. `final`: the completion, the record's last post. */
 static void port_post(PortObject *p, preq_t *r, int final)
 {
@@ -310,11 +322,8 @@ static void port_post(PortObject *p, preq_t *r, int final)
     if (first && !p->in_poster) {
         /* still under p->mutex (lock order: port, then poster), so a reap can't free p
          * while it waits in the poster's list */
-        p->in_poster = 1;
-        uv_mutex_lock(&poster.mutex);
-        hr_queue_insert_tail(&poster.ports, &p->post_link);
-        uv_cond_signal(&poster.cv);
-        uv_mutex_unlock(&poster.mutex);
+        p->in_poster = 1; /* from here on only the poster may reap it (poster_post_batch) */
+        hr_queue_insert_tail(&post_pending, &p->post_link);
     }
     uv_mutex_unlock(&p->mutex);
 }
@@ -946,18 +955,42 @@ static void mem_timer_cb(uv_timer_t *t)
 static void reactor_started(uv_loop_t *loop)
 {
     hr_queue_init(&notify_pending);
+    hr_queue_init(&post_pending);
     reactor_inflight = 0;
     seq_run = 0;
     uv_timer_init(loop, &mem_timer);
     uv_unref((uv_handle_t *)&mem_timer);
 }
 
+/* reactor thread: hands the ports posted to since the last flush to the poster, waking it once */
+static void flush_posts(void)
+{
+    if (hr_queue_empty(&post_pending))
+        return;
+    uv_mutex_lock(&poster.mutex);
+    while (!hr_queue_empty(&post_pending)) {
+        hr_queue_t *q = post_pending.next;
+        hr_queue_remove(q);
+        hr_queue_insert_tail(&poster.ports, q);
+    }
+    uv_cond_signal(&poster.cv);
+    uv_mutex_unlock(&poster.mutex);
+}
+
+static void notify_streams(void);
+
 static void reactor_tick(void)
 {
     if (!uv_is_active((uv_handle_t *)&mem_timer) && hr_mem_purge_due())
         uv_timer_start(&mem_timer, mem_timer_cb, hr_mem_age_ms() + 100, 0);
-    if (hr_queue_empty(&notify_pending))
-        return;
+    if (!hr_queue_empty(&notify_pending))
+        notify_streams(); /* (may post to ports) */
+    flush_posts();
+}
+
+/* reactor thread, from reactor_tick: wakes the consumers of streams that got data */
+static void notify_streams(void)
+{
     int delay = atomic_load_explicit(&hook_tick_delay_us, memory_order_relaxed);
     if (__builtin_expect(delay > 0, 0))
         uv_sleep((unsigned)(delay + 999) / 1000);
@@ -1824,7 +1857,8 @@ static void RClient_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-static const hr_reactor_hooks_t reactor_hooks = {on_message, reactor_started, reactor_tick};
+static const hr_reactor_hooks_t reactor_hooks = {on_message, reactor_started, reactor_tick,
+                                                 flush_posts};
 
 /* Python thread: makes sure the reactor runs and this client has an engine client on it. */
 static int rclient_ready(RClientObject *self)

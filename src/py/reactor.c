@@ -13,6 +13,7 @@ typedef struct {
     uv_loop_t loop;
     uv_async_t wake;
     uv_check_t tick;
+    uv_prepare_t prep;
     uv_thread_t thread;
     uv_mutex_t mutex; /* guards inbox, wake_pending */
     hr_queue_t inbox;
@@ -65,6 +66,13 @@ static void on_tick(uv_check_t *c)
     r->hooks.on_tick();
 }
 
+/* reactor thread, before every poll for I/O */
+static void on_prepare(uv_prepare_t *h)
+{
+    reactor_t *r = h->data;
+    r->hooks.before_poll();
+}
+
 static uint64_t spin_until; /* reactor thread: poll without sleeping until then (uv_hrtime) */
 
 void hr_reactor_spin(uint64_t ns)
@@ -87,6 +95,8 @@ static void reactor_main(void *arg)
             uv_run(&r->loop, UV_RUN_ONCE);
         }
     }
+    if (r->hooks.before_poll != NULL)
+        r->hooks.before_poll(); /* what the last iteration queued (the binding's posts) */
 }
 
 uv_loop_t *hr_reactor_ensure(const hr_reactor_hooks_t *hooks, unsigned *gen)
@@ -117,10 +127,18 @@ uv_loop_t *hr_reactor_ensure(const hr_reactor_hooks_t *hooks, unsigned *gen)
         uv_check_start(&r->tick, on_tick);
         uv_unref((uv_handle_t *)&r->tick);
     }
+    if (r->hooks.before_poll != NULL) {
+        uv_prepare_init(&r->loop, &r->prep);
+        r->prep.data = r;
+        uv_prepare_start(&r->prep, on_prepare);
+        uv_unref((uv_handle_t *)&r->prep);
+    }
     if (uv_thread_create(&r->thread, reactor_main, r) != 0) {
         uv_close((uv_handle_t *)&r->wake, NULL);
         if (r->hooks.on_tick != NULL)
             uv_close((uv_handle_t *)&r->tick, NULL);
+        if (r->hooks.before_poll != NULL)
+            uv_close((uv_handle_t *)&r->prep, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         uv_mutex_destroy(&r->mutex);

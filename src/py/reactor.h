@@ -30,6 +30,8 @@ typedef struct {
     hr_msg_handler_t on_message; /* every message */
     void (*on_start)(uv_loop_t *); /* once, before the loop runs (a new reactor, e.g. after fork) */
     void (*on_tick)(void);       /* after each poll for I/O (uv_check): flush coalesced work */
+    void (*before_poll)(void);   /* before each poll for I/O (uv_prepare): the same, for work
+                                    queued after the last check (timers, close callbacks) */
 } hr_reactor_hooks_t;
 
 /*
