@@ -93,24 +93,21 @@ def test_a_second_round_reuses_the_first_rounds_buffers(http_server):
     assert 0 < second["mem_kept"] <= MAX_DEFAULT
 
 
+def _sync_rounds(client: httpr.Client, http_server, n: int) -> None:
+    for _ in range(n):
+        for kind, url, body in _urls(http_server):
+            if body is None:
+                r = client.get(url)
+            else:
+                r = client.post(url, content=body, headers={"content-type": "text/plain"})
+            _check(kind, r, body)
+
+
 def test_sync_client_bodies_are_freed_and_reused(http_server):
     with httpr.Client() as client:
-        for _ in range(3):
-            for kind, url, body in _urls(http_server):
-                if body is None:
-                    r = client.get(url)
-                else:
-                    r = client.post(url, content=body, headers={"content-type": "text/plain"})
-                _check(kind, r, body)
+        _sync_rounds(client, http_server, 3)
         mapped = stats()["mem_mapped"]
-        for _ in range(5):
-            for kind, url, body in _urls(http_server):
-                if body is None:
-                    r = client.get(url)
-                else:
-                    r = client.post(url, content=body, headers={"content-type": "text/plain"})
-                _check(kind, r, body)
-        del r
+        _sync_rounds(client, http_server, 5)
         after = stats()
     assert after["mem_mapped"] == mapped, "one request at a time: nothing new to map"
     assert after["mem_blocks"] == 0

@@ -10,15 +10,7 @@
 
 #include "hr.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                           \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-            failures++;                                                                       \
-        }                                                                                     \
-    } while (0)
+#include "check.h"
 
 static hr_tls_t *get(const hr_tls_config_t *cfg, int *err, char *msg)
 {
