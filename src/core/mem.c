@@ -75,11 +75,15 @@ uint64_t hr_mem_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void purge_on_the_way(void)
+/* hr_mem_alloc/free: at most about once a second, and only with something beyond the base,
+ * release what has aged (`now`: the caller's clock reading, or 0 to read it here) */
+static void purge_on_the_way(uint64_t now)
 {
-    uint64_t now = hr_mem_now_ms();
-    if (now >= atomic_load_explicit(&next_purge_ms, memory_order_relaxed) &&
-        atomic_load_explicit(&over_base, memory_order_relaxed))
+    if (!atomic_load_explicit(&over_base, memory_order_relaxed))
+        return;
+    if (now == 0)
+        now = hr_mem_now_ms();
+    if (now >= atomic_load_explicit(&next_purge_ms, memory_order_relaxed))
         hr_mem_purge(now);
 }
 
@@ -121,7 +125,7 @@ void *hr_mem_alloc(size_t n, size_t *cap)
         atomic_fetch_add(&live_blocks, 1);
         return finish(h, size, KIND_HUGE, cap);
     }
-    purge_on_the_way();
+    purge_on_the_way(0);
     pthread_mutex_lock(&lock);
     free_t *f = kept[k];
     if (f != NULL) {
@@ -170,7 +174,7 @@ void hr_mem_free(void *p)
             atomic_store_explicit(&over_base, kept_bytes > keep_base, memory_order_relaxed);
             h->magic = MAGIC_KEPT;
             pthread_mutex_unlock(&lock);
-            purge_on_the_way();
+            purge_on_the_way(now);
             return;
         }
         pthread_mutex_unlock(&lock);
